@@ -44,11 +44,24 @@ def registry_errors(config: Dict[str, Any]) -> List[str]:
     from extrapbench.registry import BACKBONES, METHODS
     from extrapbench.tasks import get_tasks
 
+    from extrapbench.registry import SPLITS
+
     messages = []
     tasks = get_tasks(config.get("task_definitions"))
-    for task in config.get("tasks", []):
-        if task not in tasks:
-            messages.append(f"at 'tasks': unknown task {task!r}; known tasks: {', '.join(tasks)}")
+    for key in ("tasks", "other_split_tasks"):
+        for task in config.get(key) or []:
+            if task not in tasks:
+                messages.append(f"at '{key}': unknown task {task!r}; known tasks: {', '.join(tasks)}")
+    both = set(config.get("tasks") or []) & set(config.get("other_split_tasks") or [])
+    if both:
+        messages.append(f"at 'other_split_tasks': {sorted(both)} also listed under 'tasks'; list a task once")
+    if not (config.get("tasks") or config.get("other_split_tasks")):
+        messages.append("at 'tasks': no task selected; list at least one under 'tasks' or 'other_split_tasks'")
+    for task_id, spec in (config.get("task_definitions") or {}).items():
+        try:
+            SPLITS.get(spec["split"])
+        except KeyError as exc:
+            messages.append(f"at 'task_definitions.{task_id}.split': {exc.args[0]}")
     for kind, registry in (("backbones", BACKBONES), ("methods", METHODS)):
         for name, params in (config.get(kind) or {}).items():
             registered, params = resolve_entry(name, params)
@@ -67,7 +80,38 @@ def registry_errors(config: Dict[str, Any]) -> List[str]:
                     continue
             for key in set(params) - known:
                 messages.append(f"at '{kind}.{name}': unknown hyper-parameter {key!r}; known: {sorted(known)}")
+    messages += unrunnable_task_errors(config, tasks)
     messages += selection_errors(config)
+    return messages
+
+
+def unrunnable_task_errors(config: Dict[str, Any], tasks) -> List[str]:
+    """A selected task that no configured backbone can run (a composition-only dataset with graph backbones
+    only) would silently produce nothing: say so instead."""
+    from extrapbench.data import DatasetUnavailableError, dataset_has_structures
+    from extrapbench.registry import BACKBONES
+
+    kinds = set()
+    for name, params in (config.get("backbones") or {}).items():
+        try:
+            kinds.add(BACKBONES.get(resolve_entry(name, params)[0]).input_kind)
+        except KeyError:
+            return []  # unknown backbone: already reported
+    messages = []
+    for key in ("tasks", "other_split_tasks"):
+        for task_id in config.get(key) or []:
+            if task_id not in tasks or "composition" in kinds:
+                continue
+            try:
+                has_structures = dataset_has_structures(tasks[task_id].dataset)
+            except DatasetUnavailableError as exc:
+                messages.append(f"at '{key}': task {task_id!r}: {exc}")
+                continue
+            if not has_structures:
+                messages.append(f"at '{key}': task {task_id!r} is composition only (dataset "
+                                f"{tasks[task_id].dataset!r} has no structures) and none of the configured "
+                                f"backbones {sorted(config['backbones'])} takes compositions; add one (e.g. "
+                                f"magpie_mlp) or drop the task")
     return messages
 
 

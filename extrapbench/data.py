@@ -46,6 +46,36 @@ def load_matminer_dataset(name: str, data_home: str | os.PathLike) -> pd.DataFra
         ) from exc
 
 
+#: Datasets that do not come from matminer: name -> (loader module attribute, has structures). Their loaders
+#: take the directory of config key ``ane_data_home``.
+ANE_DATASETS = {"hoip": ("load_hoip", True), "mps": ("load_mps", False)}
+
+
+def dataset_has_structures(name: str) -> bool:
+    """Whether a dataset has crystal structures, known before downloading it (matminer's metadata ships with
+    matminer): graph backbones only run on datasets that have them."""
+    if name in ANE_DATASETS:
+        return ANE_DATASETS[name][1]
+    from matminer.datasets.utils import _load_dataset_dict
+
+    meta = _load_dataset_dict().get(name)
+    if meta is None:
+        raise DatasetUnavailableError(f"no dataset named {name!r}: neither a matminer dataset nor one of "
+                                      f"{sorted(ANE_DATASETS)}")
+    return "structure" in meta["columns"]
+
+
+def load_dataset_table(name: str, data_home: str | os.PathLike, ane_data_home: str | os.PathLike) -> pd.DataFrame:
+    """The standardised table of any dataset the benchmark knows (matminer's, or paper B's HOIP / MPS)."""
+    if name in ANE_DATASETS:
+        from extrapbench import ane_data
+
+        frame = getattr(ane_data, ANE_DATASETS[name][0])(ane_data_home)
+    else:
+        frame = load_matminer_dataset(name, data_home)
+    return standardize_dataset(name, frame)
+
+
 def standardize_dataset(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """One row per material with a stable id; keeps structure (if any) and every target column."""
     frame = frame.reset_index(drop=True).copy()

@@ -5,7 +5,8 @@ output: summary (results/tables/summary.csv) and, per metric, named outputs ``{m
         and ``{metric}_csv`` — at least mae, gm and spearman (Tables 2, 3, 6); any other metric of
         extrapbench.report.tables.HIGHER_IS_BETTER (r2, detect_recall, seconds_per_sample, ...) is written too
         when the rule names its outputs.
-params: method_order, task_order, backbone_order (optional lists)
+params: method_order, task_order, backbone_order (optional lists); not_applicable (optional list of
+        {task, backbone, reason}: pairs left out by design, shown as "n/a" with the reason)
 log:    one file.
 """
 import logging
@@ -21,6 +22,7 @@ def main(smk) -> None:
         method_order = getattr(smk.params, "method_order", None)
         task_order = getattr(smk.params, "task_order", None)
         backbone_order = getattr(smk.params, "backbone_order", None)
+        not_applicable = getattr(smk.params, "not_applicable", None)
 
         runs = collect(list(smk.input.metrics))
         logging.info("collected %d runs", len(runs))
@@ -33,7 +35,8 @@ def main(smk) -> None:
             if not any(paths.values()):
                 continue
             table = paper_table(summary, metric, higher_is_better, method_order=method_order,
-                                backbone_order=backbone_order, task_order=task_order)
+                                backbone_order=backbone_order, task_order=task_order,
+                                not_applicable=not_applicable)
             table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
             logging.info("wrote the %s table (%d rows, %d tasks)", metric, len(table.rows), len(table.tasks))
     except Exception:

@@ -2,7 +2,7 @@
 
 input:  splits (list of results/splits/{task}.json); unnamed inputs: every .json among them
 output: md, tex, csv
-params: task_order (optional list)
+params: task_order (optional list), title (optional)
 log:    one file.
 """
 import logging
@@ -20,7 +20,9 @@ def main(smk) -> None:
             splits = [str(path) for path in smk.input if str(path).endswith(".json")]
         if isinstance(splits, str):
             splits = [splits]
-        table = split_table(list(splits), task_order=getattr(smk.params, "task_order", None))
+        title = getattr(smk.params, "title", None)
+        table = split_table(list(splits), task_order=getattr(smk.params, "task_order", None),
+                            **({"title": title} if title else {}))
         table.write(markdown_path=smk.output.md, latex_path=smk.output.tex, csv_path=smk.output.csv)
         logging.info("wrote Table 1 (%d tasks)", len(table.frame))
     except Exception:

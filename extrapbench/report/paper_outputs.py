@@ -178,8 +178,24 @@ class TextTable:
 PARTS = ("train", "val", "test")
 
 
+def split_rule_text(summary: Mapping[str, Any]) -> str:
+    """Short description of a task's split for the split tables: the side of a range split, the held-out
+    elements, the element counts."""
+    kind, params = summary.get("split", "range"), summary.get("split_params") or {}
+    if kind == "range":
+        return str(summary.get("side") or MISSING)
+    if kind == "held_out_elements":
+        joiner = " and " if params.get("match", "all") == "all" else " or "
+        return "test: contains " + joiner.join(params.get("elements", []))
+    if kind == "element_count":
+        return (f"train: ≤{params.get('train_max_elements', 2)} elements, "
+                f"test: ≥{params.get('test_min_elements', 3)}")
+    return str(kind)
+
+
 def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] | None = None,
-                decimals: int = 2) -> TextTable:
+                decimals: int = 2,
+                title: str = "Table 1: extrapolation tasks, sample counts and label ranges") -> TextTable:
     """Table 1 from ``results/splits/{task}.json``: counts (total, train, val, test) and "[min, max]" label
     ranges per part, rounded to ``decimals`` (the CSV keeps full precision). Rows in the paper's task order."""
     summaries = {}
@@ -192,7 +208,8 @@ def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] 
     for task in order_tasks(summaries, task_order):
         s = summaries[task]
         record = {"task": task, "dataset": s.get("dataset"), "target": s.get("target"),
-                  "transform": s.get("transform"), "side": s.get("side"), "n_total": s.get("n_total")}
+                  "transform": s.get("transform"), "split": s.get("split", "range"), "side": s.get("side"),
+                  "split_rule": split_rule_text(s), "n_total": s.get("n_total")}
         for part in PARTS:
             record[f"n_{part}"] = s[part]["n"]
         for part in PARTS:
@@ -200,7 +217,7 @@ def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] 
         record["tie_rule"] = s.get("tie_rule")
         records.append(record)
         n_total = record["n_total"] if record["n_total"] is not None else sum(s[p]["n"] for p in PARTS)
-        cells.append([task, str(s.get("dataset") or MISSING), target_axis_label(s), str(s.get("side") or MISSING),
+        cells.append([task, str(s.get("dataset") or MISSING), target_axis_label(s), split_rule_text(s),
                       f"{int(n_total):,}", *(f"{int(s[p]['n']):,}" for p in PARTS),
                       *(_fmt_range(s[p]["min"], s[p]["max"], decimals) for p in PARTS)])
     frame = pd.DataFrame(records)
@@ -211,6 +228,9 @@ def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] 
                      "val, the rest train.")
     else:
         notes.append("Each task's parts follow its split rule (the split JSON's 'split' and 'split_params').")
+        if any(s.get("split") in ("held_out_elements", "element_count") for s in summaries.values()):
+            notes.append("Held-out-element and element-count splits (paper B) have no validation set of their "
+                         "own: val is a seeded random 15% of the train pool; test is exactly the held-out set.")
     unassigned = frame["n_total"].notna() & (frame["n_total"] != frame[[f"n_{p}" for p in PARTS]].sum(axis=1))
     if unassigned.any():
         notes.append("total ≠ train + val + test for " + ", ".join(frame.loc[unassigned, "task"])
@@ -218,9 +238,10 @@ def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] 
     tie_rules = sorted({str(r) for r in frame["tie_rule"].dropna() if str(r)})
     if len(tie_rules) == 1:
         notes.append(f"Ties at a cut: {tie_rules[0]}.")
-    header = ["Task", "Dataset", "Target", "Side", "Total", "Train", "Val", "Test", "Train range", "Val range",
-              "Test range"]
-    return TextTable("Table 1: extrapolation tasks, sample counts and label ranges", header, cells, frame, notes,
+    all_range = all(s.get("split", "range") == "range" for s in summaries.values())
+    header = ["Task", "Dataset", "Target", "Side" if all_range else "Split", "Total", "Train", "Val", "Test",
+              "Train range", "Val range", "Test range"]
+    return TextTable(title, header, cells, frame, notes,
                      align=["l"] * 4 + ["r"] * 7)
 
 

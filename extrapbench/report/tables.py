@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -203,8 +203,11 @@ class PaperTable:
     avg_rank: pd.Series
     decimals: int = 3
     rank_decimals: int = 2
+    #: (backbone, task) -> why that backbone does not run the task (e.g. a composition-only dataset)
+    not_applicable: dict = field(default_factory=dict)
 
     AVG_RANK = "avg. rank"
+    NOT_APPLICABLE = "n/a"
 
     # -- styling ------------------------------------------------------------------------------------------
     def styles(self) -> pd.DataFrame:
@@ -223,7 +226,7 @@ class PaperTable:
     def _cell_text(self, row, task: str, missing: str) -> str:
         mean = self.mean.loc[row, task]
         if pd.isna(mean):
-            return missing
+            return self.NOT_APPLICABLE if (row[0], task) in self.not_applicable else missing
         std = self.std.loc[row, task]
         std_text = missing if pd.isna(std) else f"{std:.{self.decimals}f}"
         return f"{mean:.{self.decimals}f}({std_text})"
@@ -240,7 +243,13 @@ class PaperTable:
         notes.append("avg. rank: rank of the row's mean within each task column over all rows (ties share the "
                      "average rank), averaged over the tasks the row has a value for.")
         present = self.mean.notna()
-        if (~present).any().any():
+        for reason in sorted(set(self.not_applicable.values())):
+            pairs = sorted(pair for pair, r in self.not_applicable.items() if r == reason)
+            notes.append(f"{self.NOT_APPLICABLE}: not run by design ({reason}): "
+                         + ", ".join(f"{display_name(b)} on {t}" for b, t in pairs) + ".")
+        not_run = [(row, task) for row in self.rows for task in self.tasks
+                   if not present.loc[row, task] and (row[0], task) not in self.not_applicable]
+        if not_run:
             notes.append(f"{missing} as a cell: not run for that task; excluded from ranking.")
         single_seed = (self.n_seeds == 1) & present
         if single_seed.any().any():
@@ -311,6 +320,8 @@ class PaperTable:
             frame[f"{task}_std"] = self.std[task].to_numpy()
             frame[f"{task}_n_seeds"] = self.n_seeds[task].to_numpy()
             frame[f"{task}_rank"] = self.rank[task].to_numpy()
+            if self.not_applicable:
+                frame[f"{task}_not_applicable"] = [self.not_applicable.get((b, task), "") for b, _ in self.rows]
         frame["avg_rank"] = self.avg_rank.to_numpy()
         frame["n_tasks_ranked"] = self.rank.notna().sum(axis=1).to_numpy()
         return frame
@@ -328,14 +339,17 @@ class PaperTable:
 
 def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | None = None,
                 method_order: Sequence[str] | None = None, backbone_order: Sequence[str] | None = None,
-                task_order: Sequence[str] | None = None, decimals: int = 3) -> PaperTable:
+                task_order: Sequence[str] | None = None, decimals: int = 3,
+                not_applicable: Iterable[Mapping[str, str]] | None = None) -> PaperTable:
     """Build the paper-style table of ``metric`` from :func:`summarize` output.
 
     Rows are backbone × method pairs that occur in ``summary`` (backbones in ``backbone_order`` then sorted;
     within a backbone ERM first, MEX last, the rest in ``method_order``); columns are the tasks present, in
     ``task_order`` (default the paper's). A (row, task) pair absent from the summary, or with a NaN mean, is
     a missing cell: shown as "—" and left out of that column's ranking. ``higher_is_better`` defaults to the
-    metric's direction in :data:`HIGHER_IS_BETTER`.
+    metric's direction in :data:`HIGHER_IS_BETTER`. ``not_applicable`` lists {task, backbone, reason} pairs that
+    are not run by design: their cells read "n/a" with the reason in a note, and a backbone that runs none of
+    the tasks still gets its rows, so the table says why it is empty.
     """
     if higher_is_better is None:
         if metric not in HIGHER_IS_BETTER:
@@ -345,10 +359,14 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     if mean_column not in summary.columns:
         raise ValueError(f"summary has no column {mean_column!r}")
 
-    tasks = order_tasks(summary["task"].unique(), task_order)
+    skipped = {(str(s["backbone"]), str(s["task"])): str(s["reason"]) for s in (not_applicable or [])}
+    tasks = order_tasks([*summary["task"].unique(), *(t for _, t in skipped)], task_order)
+    all_methods = summary["method"].unique()
     rows = [(backbone, method)
-            for backbone in order_backbones(summary["backbone"].unique(), backbone_order)
-            for method in order_methods(summary.loc[summary["backbone"] == backbone, "method"].unique(),
+            for backbone in order_backbones([*summary["backbone"].unique(), *(b for b, _ in skipped)],
+                                            backbone_order)
+            for method in order_methods(summary.loc[summary["backbone"] == backbone, "method"].unique()
+                                        if (summary["backbone"] == backbone).any() else all_methods,
                                         method_order)]
     row_index = pd.MultiIndex.from_tuples(rows, names=["backbone", "method"])
 
@@ -366,4 +384,5 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     rank = mean.rank(axis=0, method="average", ascending=not higher_is_better)
     avg_rank = rank.mean(axis=1, skipna=True)
     return PaperTable(metric=metric, higher_is_better=bool(higher_is_better), tasks=tasks, rows=rows,
-                      mean=mean, std=std, n_seeds=n_seeds, rank=rank, avg_rank=avg_rank, decimals=decimals)
+                      mean=mean, std=std, n_seeds=n_seeds, rank=rank, avg_rank=avg_rank, decimals=decimals,
+                      not_applicable=skipped)

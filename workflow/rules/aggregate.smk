@@ -1,7 +1,7 @@
 rule aggregate_tables:
     """summary.csv (mean/std over seeds of every metric) and the paper-style MAE / GM / Spearman tables."""
     input:
-        metrics=run_files("metrics.json"),
+        metrics=paper_run_files("metrics.json"),
     output:
         summary=report("results/tables/summary.csv", caption="../report/summary.rst", category="Tables",
                        labels={"table": "summary (all metrics)"}),
@@ -56,8 +56,7 @@ rule plot_label_distributions:
 rule plot_parity:
     """Paper Fig. 4: predicted vs true on one task's test set, train range shaded."""
     input:
-        predictions=lambda wildcards: expand(RUN_DIR + "/predictions.csv", task=wildcards.task,
-                                             backbone=SELECTED_BACKBONES, method=METHOD_ORDER, seed=SEEDS),
+        predictions=lambda wildcards: run_files("predictions.csv", METHOD_ORDER, [wildcards.task]),
         split="results/splits/{task}.json",
     output:
         png=report("results/figures/fig4_parity_{task}.png", caption="../report/fig4_parity.rst",
@@ -99,3 +98,29 @@ rule plot_detection_recall:
         runtime=10,
     script:
         "../../scripts/plot_detection_recall.py"
+
+
+use rule aggregate_tables as aggregate_other_split_tasks with:
+    input:
+        metrics=run_files("metrics.json", tasks=OTHER_TASKS),
+    output:
+        summary=report(f"{OTHER_TABLES_DIR}/summary.csv", caption="../report/other_split_tasks.rst",
+                       category="Other split kinds", labels={"table": "summary (all metrics)"}),
+        mae_md=f"{OTHER_TABLES_DIR}/mae.md",
+        mae_tex=f"{OTHER_TABLES_DIR}/mae.tex",
+        mae_csv=report(f"{OTHER_TABLES_DIR}/mae.csv", caption="../report/other_split_tasks.rst",
+                       category="Other split kinds", labels={"table": "test MAE"}),
+        r2_md=f"{OTHER_TABLES_DIR}/r2.md",
+        r2_tex=f"{OTHER_TABLES_DIR}/r2.tex",
+        r2_csv=report(f"{OTHER_TABLES_DIR}/r2.csv", caption="../report/other_split_tasks.rst",
+                      category="Other split kinds", labels={"table": "test R²"}),
+        spearman_md=f"{OTHER_TABLES_DIR}/spearman.md",
+        spearman_tex=f"{OTHER_TABLES_DIR}/spearman.tex",
+        spearman_csv=report(f"{OTHER_TABLES_DIR}/spearman.csv", caption="../report/other_split_tasks.rst",
+                            category="Other split kinds", labels={"table": "test Spearman"}),
+    params:
+        method_order=METHOD_ORDER,
+        task_order=OTHER_TASKS,
+        not_applicable=skipped_pairs(OTHER_TASKS),
+    log:
+        "results/logs/aggregate_other_split_tasks.log",

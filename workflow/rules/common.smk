@@ -1,4 +1,5 @@
 # Config loading and validation, and the input functions every other rule file uses.
+import functools
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 
 from extrapbench.config import ConfigError, resolve_entry, validate_config  # noqa: E402
+from extrapbench.data import dataset_has_structures  # noqa: E402
 from extrapbench.registry import BACKBONES  # noqa: E402
 from extrapbench.selection import grid_points, point_id  # noqa: E402
 from extrapbench.report.tables import order_methods  # noqa: E402
@@ -33,7 +35,10 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 TASKS = get_tasks(config.get("task_definitions"))
-SELECTED_TASKS = list(config["tasks"])
+# the paper's range-extrapolation tasks (Tables 1-6, Figs 3-6) and the tasks of other split kinds (own tables)
+PAPER_TASKS = list(config.get("tasks") or [])
+OTHER_TASKS = list(config.get("other_split_tasks") or [])
+SELECTED_TASKS = PAPER_TASKS + OTHER_TASKS
 SELECTED_BACKBONES = list(config["backbones"])
 SELECTED_METHODS = list(config["methods"])
 SEEDS = list(config["seeds"])
@@ -48,8 +53,7 @@ SELECTION = config.get("selection") or {}
 METHOD_ORDER = order_methods(SELECTED_METHODS, method_order=SELECTED_METHODS)
 # method entries that run MEX (plain or a variant such as `mex_cos: {method: mex, score: cos}`)
 MEX_ENTRIES = [m for m in SELECTED_METHODS if resolve_entry(m, config["methods"][m])[0] == "mex"]
-TASK_ORDER = [t for t in PAPER_TASK_ORDER if t in SELECTED_TASKS] + [
-    t for t in SELECTED_TASKS if t not in PAPER_TASK_ORDER]
+TASK_ORDER = [t for t in PAPER_TASK_ORDER if t in PAPER_TASKS] + [t for t in PAPER_TASKS if t not in PAPER_TASK_ORDER]
 
 wildcard_constraints:
     task=r"[A-Za-z0-9_\-]+",
@@ -63,6 +67,28 @@ wildcard_constraints:
 def backbone_input_kind(backbone):
     registered, _ = resolve_entry(backbone, config["backbones"][backbone])
     return BACKBONES.get(registered).input_kind
+
+
+@functools.lru_cache(maxsize=None)
+def skip_reason(task, backbone):
+    """Why a (task, backbone) pair is not run, or None. A graph backbone needs crystal structures, so it is left
+    out of composition-only tasks (e.g. paper B's MPS) and the tables say so instead of the run failing."""
+    if backbone_input_kind(backbone) != "composition" and not dataset_has_structures(TASKS[task].dataset):
+        return f"composition only: dataset {TASKS[task].dataset} has no structures for {backbone}"
+    return None
+
+
+def run_pairs(tasks=None):
+    """(task, backbone) pairs that train, in config order."""
+    return [(t, b) for t in (SELECTED_TASKS if tasks is None else tasks) for b in SELECTED_BACKBONES
+            if skip_reason(t, b) is None]
+
+
+def skipped_pairs(tasks=None):
+    """[{task, backbone, reason}] for the pairs left out, for the tables."""
+    return [{"task": t, "backbone": b, "reason": skip_reason(t, b)}
+            for t in (SELECTED_TASKS if tasks is None else tasks) for b in SELECTED_BACKBONES
+            if skip_reason(t, b) is not None]
 
 
 def dataset_of(wildcards):
@@ -108,17 +134,17 @@ def grid_point_params(wildcards):
     return method_grid(wildcards.method)[int(wildcards.point[1:])]
 
 
-def selection_files(name):
+def selection_files(name, tasks=None):
     files = []
     for method in SELECTED_METHODS:
         if has_selection(method):
-            files += expand(POINT_DIR + "/" + name, task=SELECTED_TASKS, backbone=SELECTED_BACKBONES,
-                            method=method, point=point_ids(method))
+            files += [POINT_DIR.format(task=t, backbone=b, method=method, point=p) + "/" + name
+                      for t, b in run_pairs(tasks) for p in point_ids(method)]
     return files
 
 
-def selected_files():
-    return [f"results/selection/{t}/{b}/{m}/selected.json" for t in SELECTED_TASKS for b in SELECTED_BACKBONES
+def selected_files(tasks=None):
+    return [f"results/selection/{t}/{b}/{m}/selected.json" for t, b in run_pairs(tasks)
             for m in SELECTED_METHODS if has_selection(m)]
 
 
@@ -130,28 +156,47 @@ def gpu_count(wildcards):
     return 1 if wildcards.backbone in RESOURCES["gpu_backbones"] else 0
 
 
-def run_files(name, methods=None):
-    return expand(RUN_DIR + "/" + name, task=SELECTED_TASKS, backbone=SELECTED_BACKBONES,
-                  method=methods or SELECTED_METHODS, seed=SEEDS)
+def run_files(name, methods=None, tasks=None):
+    """One file per run: every selected task (or `tasks`) x backbone that runs on it x method x seed."""
+    return [RUN_DIR.format(task=t, backbone=b, method=m, seed=s) + "/" + name
+            for t, b in run_pairs(tasks) for m in (methods or SELECTED_METHODS) for s in SEEDS]
+
+
+def paper_run_files(name, methods=None):
+    """The runs of the paper's tables and figures (config key `tasks`)."""
+    return run_files(name, methods, PAPER_TASKS)
 
 
 def figure_files():
-    stems = ["results/figures/fig3_label_distributions", "results/figures/fig5_detection_recall",
-             "results/figures/critical_difference"]
-    stems += [f"results/figures/fig4_parity_{task}" for task in SELECTED_TASKS]
-    if any(has_selection(m) for m in MEX_ENTRIES):
+    stems = [f"results/figures/fig4_parity_{task}" for task in SELECTED_TASKS]
+    if PAPER_TASKS:
+        stems += ["results/figures/fig3_label_distributions", "results/figures/fig5_detection_recall",
+                  "results/figures/critical_difference"]
+    if PAPER_TASKS and any(has_selection(m) for m in MEX_ENTRIES):
         stems.append("results/figures/fig6_lambda_sensitivity")
     return [f"{stem}.{ext}" for stem in stems for ext in ("png", "pdf")]
 
 
+OTHER_TABLES_DIR = "results/tables/other_split_tasks"
+#: metrics of the other-split-task tables: paper B reports MAE and R²
+OTHER_TABLE_METRICS = ["mae", "r2", "spearman"]
+
+
 def table_files():
-    names = ["mae", "gm", "spearman", "table1_splits", "running_time"]
-    if MEX_ENTRIES:
-        names += ["table4_mex_variants", "mex_candidate_range"]
-    return (["results/tables/summary.csv", "results/tables/provenance.csv", "results/tables/statistics.md",
-             "results/tables/statistics.tex", "results/tables/statistics_paired.csv",
-             "results/tables/statistics_wilcoxon.csv", "results/tables/statistics_ranks.csv"]
-            + [f"results/tables/{name}.{ext}" for name in names for ext in ("md", "tex", "csv")])
+    files = ["results/tables/provenance.csv"]
+    if PAPER_TASKS:
+        names = ["mae", "gm", "spearman", "table1_splits", "running_time"]
+        if MEX_ENTRIES:
+            names += ["table4_mex_variants", "mex_candidate_range"]
+        files += (["results/tables/summary.csv", "results/tables/statistics.md", "results/tables/statistics.tex",
+                   "results/tables/statistics_paired.csv", "results/tables/statistics_wilcoxon.csv",
+                   "results/tables/statistics_ranks.csv"]
+                  + [f"results/tables/{name}.{ext}" for name in names for ext in ("md", "tex", "csv")])
+    if OTHER_TASKS:
+        files += [f"{OTHER_TABLES_DIR}/summary.csv"] + [
+            f"{OTHER_TABLES_DIR}/{name}.{ext}" for name in OTHER_TABLE_METRICS + ["splits"]
+            for ext in ("md", "tex", "csv")]
+    return files
 
 
 def all_outputs():

@@ -24,11 +24,26 @@ rule table_splits:
         "../../scripts/table_splits.py"
 
 
+use rule table_splits as table_splits_other_split_tasks with:
+    input:
+        splits=expand("results/splits/{task}.json", task=OTHER_TASKS),
+    output:
+        md=f"{OTHER_TABLES_DIR}/splits.md",
+        tex=f"{OTHER_TABLES_DIR}/splits.tex",
+        csv=report(f"{OTHER_TABLES_DIR}/splits.csv", caption="../report/other_split_tasks.rst",
+                   category="Other split kinds", labels={"table": "splits"}),
+    params:
+        task_order=OTHER_TASKS,
+        title="Tasks with other split kinds: sample counts and label ranges",
+    log:
+        "results/logs/table_splits_other_split_tasks.log",
+
+
 rule table_variants:
     """Paper Table 4: MEX score-module variants."""
     input:
         summary="results/tables/summary.csv",
-        provenance=run_files("provenance.json", MEX_ENTRIES),
+        provenance=paper_run_files("provenance.json", MEX_ENTRIES),
     output:
         md="results/tables/table4_mex_variants.md",
         tex="results/tables/table4_mex_variants.tex",
@@ -52,7 +67,7 @@ rule table_candidate_range:
     """MEX's candidate range: leak-free default vs the paper's whole-dataset range."""
     input:
         summary="results/tables/summary.csv",
-        provenance=run_files("provenance.json", MEX_ENTRIES),
+        provenance=paper_run_files("provenance.json", MEX_ENTRIES),
         splits=expand("results/splits/{task}.json", task=TASK_ORDER),
     output:
         md="results/tables/mex_candidate_range.md",
@@ -99,7 +114,7 @@ rule table_running_time:
 rule statistics_report:
     """Paired tests of every method against ERM, average ranks, Friedman and Nemenyi critical difference."""
     input:
-        metrics=run_files("metrics.json"),
+        metrics=paper_run_files("metrics.json"),
     output:
         md="results/tables/statistics.md",
         tex="results/tables/statistics.tex",
@@ -150,8 +165,8 @@ rule plot_critical_difference:
 rule plot_lambda_sensitivity:
     """Paper Fig. 6: MEX test MAE across λ (selection grid, one seed) against ERM and the best baseline."""
     input:
-        selected=[f for f in selected_files() if f.split("/")[4] in MEX_ENTRIES],
-        points=[f for f in selection_files("metrics.json") if f.split("/")[4] in MEX_ENTRIES],
+        selected=[f for f in selected_files(PAPER_TASKS) if f.split("/")[4] in MEX_ENTRIES],
+        points=[f for f in selection_files("metrics.json", PAPER_TASKS) if f.split("/")[4] in MEX_ENTRIES],
         summary="results/tables/summary.csv",
     output:
         png=report("results/figures/fig6_lambda_sensitivity.png", caption="../report/fig6_lambda_sensitivity.rst",
