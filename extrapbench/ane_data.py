@@ -25,6 +25,7 @@ import re
 import tarfile
 import tempfile
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -153,7 +154,9 @@ def load_hoip(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL) -> pd.Da
     for variant, part in splits.groupby("variant"):
         labels[f"ane_split_{variant}"] = part.set_index("id")["ane_split"].reindex(labels.index)
     structures = {}
-    with tarfile.open(paths["hoip_cifs.tar.gz"]) as tar:
+    with tarfile.open(paths["hoip_cifs.tar.gz"]) as tar, warnings.catch_warnings():
+        # the CIFs give the space group by name only, which pymatgen reports once per file
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"pymatgen\.io\.cif")
         for member in tar.getmembers():
             source_id = Path(member.name).stem
             if member.isfile() and member.name.endswith(".cif") and source_id in labels.index:

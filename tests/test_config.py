@@ -37,6 +37,15 @@ BAD_CONFIGS = {
     "negative learning rate": (lambda c: c["train"].update(learning_rate=-1e-3), ["train.learning_rate", "-0.001"]),
     "wrong type": (lambda c: c.update(seeds="0,1"), ["seeds", "'0,1'"]),
     "unknown train key": (lambda c: c["train"].update(epochs=3), ["train", "'epochs' was unexpected"]),
+    "composition-only task without a composition backbone": (
+        lambda c: c.update(other_split_tasks=["mps_band_gap"], backbones={"schnet": {}}),
+        ["other_split_tasks", "mps_band_gap", "composition only", "'mps'", "magpie_mlp"]),
+    "task listed twice": (lambda c: c.update(other_split_tasks=["phonons_top"]),
+                          ["other_split_tasks", "phonons_top", "list a task once"]),
+    "no task at all": (lambda c: c.update(tasks=[]), ["at 'tasks'", "no task selected"]),
+    "unknown split kind": (lambda c: c.update(task_definitions={"my_task": {
+        "dataset": "matbench_phonons", "target": "last phdos peak", "split": "leave_one_spacegroup_out"}}),
+        ["task_definitions.my_task.split", "leave_one_spacegroup_out", "held_out_elements"]),
 }
 
 
@@ -71,8 +80,15 @@ def test_full_grid_plans_every_run(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    runs = len(config["tasks"]) * len(config["backbones"]) * len(config["methods"]) * len(config["seeds"])
+    per_task = len(config["methods"]) * len(config["seeds"])
+    structure_tasks = config["tasks"] + [t for t in config["other_split_tasks"] if t.startswith("hoip")]
+    mps_tasks = [t for t in config["other_split_tasks"] if t.startswith("mps")]
+    # every backbone on the structure tasks; only the composition backbone (magpie_mlp) on the MPS tasks
+    runs = (len(structure_tasks) * len(config["backbones"]) + len(mps_tasks)) * per_task
     counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert len(mps_tasks) == 4 and len(structure_tasks) == 9
     assert counts["train"] == runs and counts["evaluate_run"] == runs
-    assert counts["download_dataset"] == 4 and counts["split_task"] == 7
+    assert counts["download_dataset"] == 6 and counts["split_task"] == 13
+    assert counts["build_graphs"] == 5  # no graphs for the composition-only MPS set
+    assert counts["aggregate_tables"] == 1 and counts["aggregate_other_split_tasks"] == 1

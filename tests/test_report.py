@@ -148,6 +148,28 @@ def test_paper_table_missing_cells_and_single_seed():
     assert frame["n_tasks_ranked"].tolist() == [2, 2, 1]
 
 
+def test_paper_table_marks_pairs_skipped_by_design_as_not_applicable():
+    mps, hoip = "mps_band_gap", "hoip_high_band_gap"
+    summary = _summary_rows({("magpie_mlp", "erm"): {mps: 0.6, hoip: 0.4}, ("magpie_mlp", "mex"): {mps: 0.5, hoip: 0.3},
+                             ("painn", "erm"): {hoip: 0.2}, ("painn", "mex"): {hoip: 0.1}})
+    reason = "composition only: dataset mps has no structures for painn"
+    table = tables.paper_table(summary, "mae", higher_is_better=False, task_order=[hoip, mps],
+                               not_applicable=[{"task": mps, "backbone": "painn", "reason": reason},
+                                               {"task": mps, "backbone": "schnet", "reason": "composition only"}])
+    # schnet ran nothing at all: it still gets its rows, so the table says why they are empty
+    assert table.rows[-2:] == [("schnet", "erm"), ("schnet", "mex")]
+    markdown = table.to_markdown()
+    assert "| PaiNN | MEX | **0.100(0.010)** | n/a |" in markdown
+    assert "| SchNet | ERM | — | n/a |" in markdown
+    assert f"n/a: not run by design ({reason}): PaiNN on {mps}." in markdown
+    assert "not run for that task" in markdown  # schnet on hoip was simply not run
+    # n/a cells are not ranked: on mps only the two magpie rows compete
+    assert table.rank[mps].dropna().to_dict() == {("magpie_mlp", "erm"): 2.0, ("magpie_mlp", "mex"): 1.0}
+    frame = table.to_frame()
+    assert frame.loc[frame["backbone"] == "painn", f"{mps}_not_applicable"].tolist() == [reason, reason]
+    assert frame.loc[frame["backbone"] == "magpie_mlp", f"{mps}_not_applicable"].tolist() == ["", ""]
+
+
 def test_aggregate_tables_script(tmp_path):
     metric_paths = []
     for method, base in (("erm", 0.3), ("ranksim", 0.25), ("mex", 0.2)):
