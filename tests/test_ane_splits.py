@@ -194,3 +194,23 @@ def test_a_malformed_mps_row_is_named(tmp_path):
     frame.to_csv(tmp_path / "mps.csv", index=False)
     with pytest.raises(ValueError, match=r"mps.csv row 5, column 'form'"):
         load_mps(tmp_path)
+
+
+def test_a_split_kind_added_in_one_file_runs_from_task_definitions(phonons_table):
+    """held_out_space_group is the README's worked example: one module, then a config task names it."""
+    from extrapbench.splits.held_out_space_group import space_group_numbers
+    from extrapbench.tasks import get_tasks
+
+    subset = phonons_table.iloc[:300]
+    task = get_tasks({"phonons_no_rocksalt": {
+        "dataset": "matbench_phonons", "target": "last phdos peak", "transform": "log",
+        "split": "held_out_space_group", "split_params": {"space_groups": [225]}}})["phonons_no_rocksalt"]
+    summary = make_split(task, task_table(task, subset))
+    numbers = space_group_numbers(subset)
+    assert summary["test"]["n"] == int((numbers == 225).sum()) > 20
+    assert (numbers[summary["test"]["ids"]] == 225).all()
+    assert not (numbers[summary["train"]["ids"] + summary["val"]["ids"]] == 225).any()
+    with pytest.raises(ValueError, match="numbers 1-230"):
+        make_split(get_tasks({"bad": {"dataset": "matbench_phonons", "target": "last phdos peak",
+                                      "split": "held_out_space_group",
+                                      "split_params": {"space_groups": [231]}}})["bad"], task_table(task, subset))
