@@ -169,6 +169,9 @@ def test_figures_rebuild_tables_and_figures_without_training(finished):
     counts = job_counts(output)
     assert not {"train", "train_grid_point", "evaluate_run", "evaluate_grid_point"} & set(counts)
     assert counts["aggregate_tables"] == 1 and "rule train" not in output
+    # report rules outside this config's DAG are not forced into existence
+    assert "aggregate_other_split_tasks" not in counts
+    assert not (finished / "results/tables/other_split_tasks").exists()
 
 
 def test_figures_fail_clearly_when_a_run_is_missing(finished, tmp_path):

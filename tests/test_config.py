@@ -18,7 +18,8 @@ DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 
 def test_shipped_configs_are_valid():
     validate_config(DEMO, SCHEMA, "config/demo.yaml")
-    validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA, "config/config.yaml")
+    for name in ("config.yaml", "demo_paper_b.yaml"):
+        validate_config(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA, f"config/{name}")
 
 
 def _mutated(change):

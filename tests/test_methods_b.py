@@ -191,9 +191,21 @@ def test_ane_pair_loss_is_zero_for_an_embedding_with_the_scaled_label_distances(
     assert torch.isfinite(twin.grad).all()
 
 
-def test_ane_val_selection_loss_is_the_pair_loss_over_the_whole_val_set(monkeypatch):
+def test_ane_squared_pair_distance_is_the_authors_form():
+    # the same 3 points: squared distances (1, 1, 4) against squared label gaps (0.25, 0.25, 1)
+    e = torch.tensor([[0.0], [1.0], [2.0]])
+    y = torch.tensor([0.0, 0.5, 1.0])
+    expected = (0.75 ** 2 + 0.75 ** 2 + 3.0 ** 2) / 3
+    assert pair_distance_loss(e, y, "squared").item() == pytest.approx(expected)
+    assert pair_distance_loss(y[:, None], y, "squared").item() == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="pair_distance must be one of"):
+        ANE(_backbone(), LABELS, pair_distance="cosine")
+
+
+@pytest.mark.parametrize("pair_distance", ["euclidean", "squared"])
+def test_ane_val_selection_loss_is_the_pair_loss_over_the_whole_val_set(monkeypatch, pair_distance):
     seed_everything(0)
-    method = ANE(_backbone(), LABELS)
+    method = ANE(_backbone(), LABELS, pair_distance=pair_distance)
     data = _data(40, seed=3)
     loader = DataLoader(data, batch_size=16)
     monkeypatch.setattr(ane_module, "SELECTION_CHUNK_ELEMENTS", 7 * 40 * 64)   # force several chunks
@@ -201,7 +213,7 @@ def test_ane_val_selection_loss_is_the_pair_loss_over_the_whole_val_set(monkeypa
     method.eval()
     batch = Batch.from_data_list(data)
     with torch.no_grad():
-        direct = pair_distance_loss(method.embed(batch), method.scale_labels(batch.y)).item()
+        direct = pair_distance_loss(method.embed(batch), method.scale_labels(batch.y), pair_distance).item()
     assert value == pytest.approx(direct, rel=1e-5)
     method.begin_stage("head")
     assert method.selection_loss(loader) is None

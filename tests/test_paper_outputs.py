@@ -364,7 +364,8 @@ def test_lambda_sensitivity_without_lambda_in_the_grid(tmp_path):
 
 CAPTIONS = ["workflow", "summary", "mae_table", "gm_table", "spearman_table", "table1_splits", "table4_variants",
             "running_time", "candidate_range", "statistics", "fig3_label_distributions", "fig4_parity",
-            "fig5_detection_recall", "fig6_lambda_sensitivity", "critical_difference", "selection"]
+            "fig5_detection_recall", "fig6_lambda_sensitivity", "critical_difference", "selection",
+            "other_split_tasks"]
 
 
 @pytest.mark.parametrize("config_name", ["demo.yaml", "config.yaml"])
