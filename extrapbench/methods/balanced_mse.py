@@ -12,10 +12,11 @@ an MSE-like magnitude. sigma (the label-noise scale) is a learnable parameter, s
 initialised at `init_noise_sigma` and trained in its own optimiser group with learning rate `sigma_lr`,
 no weight decay and ``"scheduled": False`` (ReduceLROnPlateau leaves its learning rate alone).
 
-Units: the loss works in standardised label units. The paper's released scripts initialise sigma at 1 label
-unit with sigma_lr 1e-2 (our recollection of its IMDB-WIKI-DIR setting, where the label is age in years); we
-keep the numbers but in standardised units, so sigma starts at one train std (wider than one year is for ages),
-and learns its scale from there.
+Units: the loss works in standardised label units. Checked against the authors' code (jiawei-ren/BalancedMSE):
+the loss terms, the (2 sigma^2) scale with sigma detached and sigma's own unscheduled group match; their
+IMDB-WIKI-DIR runs start sigma at 10 years (about one label std of age) with sigma_lr 1e-2, and fine-tune the
+last layer afterwards (RRT). Here sigma starts at one train std (the same relative width), sigma_lr 1e-2, and
+the whole model trains end to end (no RRT stage), like every other method.
 
 GAI form (``balanced_mse_gai``, the paper's GMM-based analytic integration): the training label distribution
 is fitted once with a K-component 1-D Gaussian mixture (phi_k, mu_k, v_k; EM, deterministic quantile

@@ -28,6 +28,11 @@ Defaults follow the paper's released setting as we recall it: gaussian kernel of
 
 Departures from the paper (and why):
 
+* statistics come from the un-calibrated features z of the training batches (as the paper describes). The
+  authors' code collects them in an extra pass at the end of each epoch with the model still in train mode,
+  where its calibration overwrites the features in place, so from `start_smooth` on their running statistics
+  are of already-calibrated features; we do not reproduce that artefact (and need no extra pass).
+
 * the paper's loop smooths, at the end of epoch e, the running statistics as they stood *before* epoch e's
   features were folded in, so its calibration lags one epoch; here the epoch's features are folded in first
   and the smoothed statistics are computed from the result (no lag);

@@ -28,7 +28,6 @@ Departures from the paper:
 * the paper's code clips the counts to [5, 1000] before inverting for ``inverse`` (tuned to its age data
   sets' bin counts); not done here: the smoothing already bounds the weight of isolated labels, and SQINV
   (the default and the paper's usual choice) is unaffected;
-* the gaussian kernel is the closed form exp(-k^2 / 2 sigma^2) (see `_distribution_smoothing`);
 * bins are `bin_width` wide in standardised units. The paper bins ages by one year; with an age std of
   roughly a decade that is of order 0.1 std, hence the default.
 """

@@ -8,10 +8,13 @@ regulariser on the backbone representation z:
 * L_RankSim = sum over rows i of MSE(rank(S^z_i), rank(S^y_i)) (a sum over rows, as the paper defines it).
 
 Ranking is piecewise constant, so the feature ranks are differentiated with the blackbox combinatorial-solver
-gradient of Vlastelica et al. (2020): the backward pass re-ranks the perturbed input x + lambda * g (g the
-incoming gradient) and returns -(rank(x) - rank(x + lambda * g)) / lambda, i.e. (rank(x + lambda g) -
-rank(x)) / lambda. (With ascending ranks, raising an entry raises its rank, so this is the direction that
-descends the loss; the opposite sign would ascend it. `tests/test_methods_a.py` checks the descent.) The rank
+gradient of Vlastelica et al. (2020), in the form the RankSim authors' code uses (ranking.py there ranks in
+descending order and returns -(rank(x) - rank(x + lambda * g)) / lambda for the incoming gradient g). Written for
+the ascending ranks used here (r_desc = const - r_asc, so g flips sign too), that is
+(rank(x) - rank(x - lambda * g)) / lambda: the input is perturbed toward *better* ranks, as the blackbox method
+prescribes for a solver that minimises <x, rank> (a descending ranking does). Both signs descend the loss; the
+mirrored form (rank(x + lambda g) - rank(x)) / lambda, which an earlier version used, is a different estimator
+(zero for a fully inverted pair). `tests/test_methods_a.py` checks the formula and the descent. The rank
 function (`BlackboxRank`) works on all rows of the batch at once.
 
 Ties: as in the paper, the regulariser is computed on a sub-batch in which each label value occurs once
@@ -52,8 +55,9 @@ class BlackboxRank(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         x, ranks = ctx.saved_tensors
-        perturbed = rank_rows(x + ctx.lam * grad_output)
-        return (perturbed - ranks) / ctx.lam, None
+        # the authors' interpolation, in ascending-rank terms (module docstring)
+        perturbed = rank_rows(x - ctx.lam * grad_output)
+        return (ranks - perturbed) / ctx.lam, None
 
 
 def unique_label_subset(y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
