@@ -91,6 +91,10 @@ def main(argv=None) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per backbone")
     args = parser.parse_args(argv)
 
+    not_graph = [name for name in args.backbones if BACKBONES.get(name).input_kind != "graph"]
+    if not_graph:
+        parser.error(f"--backbones {' '.join(not_graph)}: not a graph backbone; this script times graph backbones "
+                     "(benchmarks/method_step_time.py times the composition ones)")
     if args.threads:
         torch.set_num_threads(args.threads)
     structures, targets = load_phonon_batch(args.batch_size, args.seed, args.data_home)

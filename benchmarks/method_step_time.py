@@ -1,12 +1,13 @@
 """Seconds per training step of every method, relative to ERM, on a CPU backbone and a graph backbone.
 
 One step = method.training_loss on one batch of real matbench_phonons materials (standardised ln target) +
-backward + AdamW step. Warm-up steps are discarded; the median wall time of the timed steps is reported with
-its ratio to ERM's. MEX also reports its inference cost (the Monte-Carlo search) per material, since that is
+backward + AdamW step (ANE: its first stage, the embedding). Warm-up steps are discarded; the methods then take
+turns, a few steps each per round, so that a slow spell of a shared machine does not land on one method; the
+median wall time of each method's steps is reported with its ratio to the first method's (ERM by default). MEX also reports its inference cost (the Monte-Carlo search) per material, since that is
 where it differs most.
 
     python benchmarks/method_step_time.py                         # magpie_mlp and painn, all methods
-    python benchmarks/method_step_time.py --backbones magpie_mlp --steps 20 --threads 2
+    python benchmarks/method_step_time.py --backbones magpie_mlp --rounds 10 --threads 2
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from extrapbench.graphs import build_graphs
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import BACKBONES, METHODS
 
-METHODS_TIMED = ["erm", "lds", "fds", "ranksim", "balanced_mse", "conr", "c_mixup", "foma", "ane", "mex"]
+METHODS_TIMED = ["erm", "lds", "fds", "ranksim", "balanced_mse", "balanced_mse_gai", "conr", "c_mixup", "foma", "ane", "mex"]
 BACKBONE_SIZES = {"magpie_mlp": {}, "painn": {}, "schnet": {}, "equiformer_v2": {}}
 
 
@@ -41,7 +42,8 @@ def make_batch(backbone: str, table, rows, y):
     return Batch.from_data_list(data)
 
 
-def time_method(method_name, backbone_name, batch, in_dim, warmup, steps):
+def build_method(method_name, backbone_name, batch, in_dim):
+    """The method on a fresh backbone, its label statistics built from the batch, with an AdamW optimiser."""
     torch.manual_seed(0)
     kwargs = {"in_dim": in_dim} if in_dim else {}
     backbone = BACKBONES.get(backbone_name)(**kwargs)
@@ -52,23 +54,39 @@ def time_method(method_name, backbone_name, batch, in_dim, warmup, steps):
     del sampler  # built for its side effects (label statistics of LDS / BalancedMSE-GAI)
     method.on_epoch_start(0, [batch])
     method.begin_stage(method.stages[0])
-    optimizer = torch.optim.AdamW(method.param_groups(1e-3, 0.0))
+    return method, torch.optim.AdamW(method.param_groups(1e-3, 0.0))
+
+
+def timed_steps(method, optimizer, batch, steps):
     times = []
-    for step in range(warmup + steps):
+    for _ in range(steps):
         started = time.perf_counter()
         loss, _ = method.training_loss(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if step >= warmup:
-            times.append(time.perf_counter() - started)
-    result = {"step_s": statistics.median(times)}
-    if method_name == "mex":
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def time_methods(method_names, backbone_name, batch, in_dim, warmup, steps, rounds):
+    """Median seconds per step of every method. The methods take turns (`rounds` rounds of `steps` steps each),
+    so a slow spell of a shared machine hits all of them alike instead of whichever ran then."""
+    built = {name: build_method(name, backbone_name, batch, in_dim) for name in method_names}
+    for method, optimizer in built.values():
+        timed_steps(method, optimizer, batch, warmup)
+    times = {name: [] for name in method_names}
+    for _ in range(rounds):
+        for name, (method, optimizer) in built.items():
+            times[name] += timed_steps(method, optimizer, batch, steps)
+    results = {name: {"step_s": statistics.median(t)} for name, t in times.items()}
+    if "mex" in built:
+        method = built["mex"][0]
         method.eval()
         started = time.perf_counter()
         method.predict(batch)
-        result["inference_s_per_material"] = (time.perf_counter() - started) / len(y)
-    return result
+        results["mex"]["inference_s_per_material"] = (time.perf_counter() - started) / len(batch.y)
+    return results
 
 
 def main():
@@ -77,7 +95,8 @@ def main():
     parser.add_argument("--methods", nargs="+", default=METHODS_TIMED)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=5, help="steps per method per round")
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-home", default="data/matminer")
     args = parser.parse_args()
@@ -88,19 +107,18 @@ def main():
     y = np.log(table["last phdos peak"].iloc[rows].to_numpy())
     y = (y - y.mean()) / y.std()
     print(f"batch of {args.batch_size} matbench_phonons materials, {args.threads} threads, median of "
-          f"{args.steps} steps after {args.warmup} warm-up")
+          f"{args.rounds} x {args.steps} steps per method (methods take turns) after {args.warmup} warm-up; "
+          f"ratios to {args.methods[0]}")
     for backbone in args.backbones:
         batch = make_batch(backbone, table, rows, y)
         in_dim = batch.x.shape[-1] if BACKBONES.get(backbone).input_kind == "composition" else None
-        print(f"\n{backbone}\n{'method':<14}{'s/step':>10}{'x ERM':>8}")
-        erm = None
-        for method in args.methods:
-            result = time_method(method, backbone, batch, in_dim, args.warmup, args.steps)
-            erm = erm or result["step_s"]
+        print(f"\n{backbone}\n{'method':<18}{'s/step':>10}{'x ' + args.methods[0]:>8}")
+        results = time_methods(args.methods, backbone, batch, in_dim, args.warmup, args.steps, args.rounds)
+        baseline = results[args.methods[0]]["step_s"]
+        for method, result in results.items():
             extra = (f"   inference {result['inference_s_per_material'] * 1e3:.2f} ms/material"
                      if "inference_s_per_material" in result else "")
-            print(f"{method:<14}{result['step_s']:>10.4f}{result['step_s'] / erm:>8.2f}{extra}", flush=True)
-
+            print(f"{method:<18}{result['step_s']:>10.4f}{result['step_s'] / baseline:>8.2f}{extra}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -332,6 +332,24 @@ def test_bmc_loss_matches_a_hand_computed_two_sample_batch():
     assert sigma.grad.item() == pytest.approx(sigma_d.grad.item(), rel=1e-6)
 
 
+def test_bmc_pushes_a_tied_support_edge_label_beyond_the_support():
+    """Many samples share the lowest label (a point mass at the support's edge, like metals at 0 eV): the loss of
+    one of them keeps decreasing as its prediction moves below the support, toward log(number tied), while ERM's
+    squared error would pull it back to 0. The docstring's warning about zero-inflated targets rests on this."""
+    from extrapbench.methods.balanced_mse import bmc_loss
+    target = torch.tensor([0.0] * 6 + [1.0, 2.0, 3.0, 4.0])
+
+    def loss_of_first(first_prediction):
+        # row 0 of the B x B logits only: the first sample's term (x 2 sigma^2 = 2); no other row involves it
+        return bmc_loss(torch.tensor([first_prediction]), target, torch.tensor(1.0)).item()
+
+    losses = [loss_of_first(p) for p in [0.0, -1.0, -3.0, -10.0, -30.0]]
+    assert all(a > b for a, b in zip(losses, losses[1:]))
+    # the infimum, never reached: its logit ties with the five other zeros' and the rest vanish, CE -> log 6
+    assert losses[-1] == pytest.approx(2 * math.log(6), abs=1e-4)
+    assert losses[0] > 2 * math.log(6) + 0.2
+
+
 def test_bmc_sigma_has_its_own_unscheduled_param_group():
     method = make("balanced_mse", init_noise_sigma=0.8, sigma_lr=0.05)
     groups = method.param_groups(1e-3, 1e-3)

@@ -1,0 +1,41 @@
+"""The benchmark scripts run on the shipped data and print the figures they promise.
+
+They measure speed and are read by people (README, benchmarks/NOTES.md); nothing here times anything. This only
+keeps them from rotting as the library changes: every method and backbone they time must still build and step.
+"""
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def run_script(*args):
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_method_step_time_reports_each_method_with_its_ratio_to_erm():
+    methods = ["erm", "ranksim", "conr", "mex"]
+    out = run_script("benchmarks/method_step_time.py", "--backbones", "magpie_mlp", "--methods", *methods,
+                     "--rounds", "1", "--steps", "2", "--warmup", "0", "--batch-size", "16")
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] in methods:
+            rows[parts[0]] = (float(parts[1]), float(parts[2]))
+    assert list(rows) == methods
+    assert rows["erm"][1] == 1.0
+    for seconds, ratio in rows.values():
+        assert seconds > 0 and ratio > 0
+    assert "ms/material" in [line for line in out.splitlines() if line.startswith("mex")][0]
+
+
+def test_backbone_step_time_measures_painn_on_real_structures():
+    out = run_script("benchmarks/backbone_step_time.py", "--backbones", "painn", "--steps", "1", "--warmup", "0",
+                     "--batch-size", "4", "--json")
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["backbone"] == "painn"
+    assert record["atoms"] > 4 and record["edges"] > 0 and record["parameters"] > 0
+    assert record["median_step_wall_seconds"] > 0
