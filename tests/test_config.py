@@ -93,3 +93,17 @@ def test_full_grid_plans_every_run(tmp_path):
     assert counts["download_dataset"] == 6 and counts["split_task"] == 13
     assert counts["build_graphs"] == 5  # no graphs for the composition-only MPS set
     assert counts["aggregate_tables"] == 1 and counts["aggregate_other_split_tasks"] == 1
+
+
+def test_full_grid_states_method_hyper_parameters_at_their_module_defaults():
+    """config.yaml spells the hyper-parameters out for readers; they must be the values the modules use, so that a
+    method entry written as `{}` (demo configs) and the full grid train the same method."""
+    from extrapbench.registry import METHODS
+    methods = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["methods"]
+    for name, hparams in methods.items():
+        if "method" in hparams:  # a variant (mex_cos, ...): differs on purpose
+            continue
+        defaults = METHODS.get(name).defaults
+        assert set(hparams) <= set(defaults), (name, set(hparams) - set(defaults))
+        for key, value in hparams.items():
+            assert value == defaults[key], f"config.yaml methods.{name}.{key} = {value!r}, module: {defaults[key]!r}"

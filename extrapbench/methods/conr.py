@@ -40,8 +40,11 @@ caller's batch is never modified:
 Departures from the paper: the paper's pushing weight may also carry a density-dependent pushing power per
 anchor (eta_j); here eta_j = 1, the plain exp(e |dy|) of the paper's basic form. The augmentations above
 replace the paper's image augmentations. Units: w and e act on standardised labels. Defaults, checked against the
-authors' code (BorealisAI/ConR, AgeDB setting): w = 1 year, e = 0.01 per year, beta = 4 — with an age std of
-about a decade, one year is ~0.1 std and 0.01 per year ~0.1 per std — and tau = 0.07: the README lists 0.2,
+authors' code (BorealisAI/ConR, AgeDB setting: raw ages, L1 loss in years): w = 1 year, e = 0.01 per year,
+beta = 4 — with an age std of about a decade, one year is ~0.1 std, 0.01 per year ~0.1 per std, and beta = 4
+against an L1 loss in years is beta = 0.4 against one in stds (the regulariser is unit-free, the regression loss
+is divided by the label std, and Adam's steps do not change when the whole loss is scaled) — and tau = 0.07:
+the README lists 0.2,
 but the released AgeDB loss overrides it with 0.07, which is also the IMDB-WIKI and NYUD2 default. The
 denominator follows the paper's formula (positives plus weighted negatives); the authors' code also adds
 exp(0) = 1 for every non-positive entry, negligible at tau = 0.07.
@@ -118,7 +121,7 @@ def conr_loss(z: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, window: floa
 class ConR(ERM):
     defaults = {
         **ERM.defaults,                  # loss (l1 | mse), head_hidden_dim
-        "beta": 4.0,                     # weight of the regulariser
+        "beta": 0.4,                     # weight of the regulariser (paper: 4 against L1 in years -> 0.4 per std)
         "window": 0.1,                   # w: label / prediction similarity window, standardised units
         "pushing_power": 0.1,            # e: negatives pushed with exp(e |dy|), per standardised unit
         "temperature": 0.07,             # tau of the cosine similarities (the authors' released value)

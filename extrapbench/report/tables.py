@@ -59,7 +59,8 @@ METRIC_LABELS = {
 # Display names for the tables and figures; unknown names are shown as they are.
 _DISPLAY_NAMES = {
     "erm": "ERM", "lds": "LDS", "fds": "FDS", "lds_fds": "LDS+FDS", "ranksim": "RankSim",
-    "balanced_mse": "BalancedMSE", "balancedmse": "BalancedMSE", "bmse": "BalancedMSE", "conr": "ConR",
+    "balanced_mse": "BalancedMSE", "balancedmse": "BalancedMSE", "bmse": "BalancedMSE",
+    "balanced_mse_gai": "BalancedMSE-GAI", "conr": "ConR",
     "cmixup": "C-Mixup", "c_mixup": "C-Mixup", "c-mixup": "C-Mixup", "foma": "FOMA", "mex": "MEX",
     "ane": "ANE", "painn": "PaiNN", "equiformer_v2": "EquiformerV2", "equiformerv2": "EquiformerV2",
     "schnet": "SchNet", "magpie_mlp": "Magpie-MLP",
