@@ -28,7 +28,7 @@ initialisation) and
 (additive constants dropped). The mixture comes from the training labels, like LDS's histogram: from
 `train_batch_sampler(labels, ...)` (run.py) or, failing that, lazily from ``train_loader.dataset`` in
 `on_epoch_start`; it lives in fixed-size buffers. The paper fits its GMM offline with scikit-learn (K = 8 in
-its released setting, as far as we recall); here a small EM in numpy avoids the dependency. The module is
+the released IMDB-WIKI-DIR preprocessing, 16 for NYUD2-DIR's depth); here a small EM in numpy avoids the dependency. The module is
 named after ``balanced_mse``: looking up ``balanced_mse_gai`` falls back to scanning the methods package.
 
 Departures: weight decay is never applied to sigma (decaying a noise scale toward 0 has no meaning; the

@@ -20,8 +20,9 @@ state and `drop_last` play no part). The per-bin weights live in a buffer of fix
 known from the train range at construction), so checkpoints and resumed runs carry them. Val / test labels
 beyond the train range never occur in training and play no part.
 
-Defaults: SQINV with a gaussian kernel of 5 bins and sigma 2 bins, the paper's main setting (as we recall it;
-its ablations find the kernel choice matters little).
+Defaults: SQINV with a gaussian kernel of 5 bins and sigma 2 bins, the setting the authors' README gives as
+"originally reported" (``--reweight sqrt_inv --lds --lds_kernel gaussian --lds_ks 5 --lds_sigma 2``; its
+ablations find the kernel choice matters little).
 
 Departures from the paper:
 
