@@ -119,11 +119,11 @@ rule statistics_report:
         md="results/tables/statistics.md",
         tex="results/tables/statistics.tex",
         paired_csv=report("results/tables/statistics_paired.csv", caption="../report/statistics.rst",
-                          category="Statistics", labels={"table": "paired t-tests vs ERM"}),
+                          category="Statistical tests", labels={"table": "paired t-tests vs ERM"}),
         wilcoxon_csv=report("results/tables/statistics_wilcoxon.csv", caption="../report/statistics.rst",
-                            category="Statistics", labels={"table": "Wilcoxon vs ERM"}),
+                            category="Statistical tests", labels={"table": "Wilcoxon vs ERM"}),
         ranks_csv=report("results/tables/statistics_ranks.csv", caption="../report/statistics.rst",
-                         category="Statistics", labels={"table": "average ranks"}),
+                         category="Statistical tests", labels={"table": "average ranks"}),
     params:
         task_order=TASK_ORDER,
         method_order=METHOD_ORDER,
@@ -145,7 +145,7 @@ rule plot_critical_difference:
         summary="results/tables/summary.csv",
     output:
         png=report("results/figures/critical_difference.png", caption="../report/critical_difference.rst",
-                   category="Statistics", labels={"figure": "critical difference"}),
+                   category="Statistical tests", labels={"figure": "critical difference"}),
         pdf="results/figures/critical_difference.pdf",
     params:
         task_order=TASK_ORDER,
