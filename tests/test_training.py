@@ -86,3 +86,49 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path):
     other = train(_method(), *_loaders(), config, label_std=1.0, resume_path=resume,
                   run_fingerprint={"run": 2}, progress=False)
     assert other.resumed_from_epoch == 0
+
+
+def _train_stages(method, resume_dir, config, interrupt_at=None):
+    """run.py's loop over a method's stages (ANE: embedding, then head), one resume file per stage."""
+    results = {}
+    for stage in method.stages:
+        method.begin_stage(stage)
+        if interrupt_at and interrupt_at[0] == stage:
+            original = method.on_epoch_start
+
+            def stop(epoch, loader, original=original):
+                if epoch == interrupt_at[1]:
+                    raise KeyboardInterrupt
+                original(epoch, loader)
+            method.on_epoch_start = stop
+        results[stage] = train(method, *_loaders(), config, label_std=1.0, resume_path=resume_dir / f"{stage}.pt",
+                               run_fingerprint={"run": "ane"}, progress=False, stage=stage)
+    return results
+
+
+def test_a_two_stage_run_killed_in_its_second_stage_resumes_without_retraining_the_first(tmp_path):
+    config = TrainConfig(max_epochs=5, early_stopping_patience=50)
+
+    def ane():
+        seed_everything(0)
+        return METHODS.get("ane")(MagpieMLP(in_dim=5, hidden_dim=16, out_dim=8), LABELS, embedding_dim=8,
+                                  projection_hidden_dim=16, head_hidden_dim=16)
+
+    reference = ane()
+    (tmp_path / "reference").mkdir()
+    _train_stages(reference, tmp_path / "reference", config)
+
+    (tmp_path / "killed").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        _train_stages(ane(), tmp_path / "killed", config, interrupt_at=("head", 3))
+    resumed = ane()  # a new process
+    results = _train_stages(resumed, tmp_path / "killed", config)
+    assert results["embedding"].resumed_from_epoch == 5   # finished before the kill: restored, not retrained
+    assert results["head"].resumed_from_epoch == 3
+    _, val_loader = _loaders()
+    reference.eval()
+    resumed.eval()
+    for batch in val_loader:
+        with torch.no_grad():
+            assert torch.allclose(resumed.embed(batch), reference.embed(batch), atol=1e-6)
+            assert torch.allclose(resumed.predict(batch), reference.predict(batch), atol=1e-5)
