@@ -60,7 +60,8 @@ TRAIN_RULES := train train_grid_point
 EVALUATE_RULES := evaluate_run evaluate_grid_point
 REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_range table_running_time \
 	statistics_report table_provenance plot_label_distributions plot_parity plot_detection_recall \
-	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks
+	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \
+	table_provenance_other_split_tasks
 
 .PHONY: rerun-method figures test-slurm
 

@@ -1,4 +1,5 @@
-"""Rule table_provenance: one row per run with where it came from (results/tables/provenance.csv)"""
+"""Rules table_provenance and table_provenance_other_split_tasks: one row per run with where it came from
+(results/tables/provenance.csv, results/tables/other_split_tasks/provenance.csv)"""
 import json
 import sys
 from pathlib import Path

@@ -66,6 +66,12 @@ def test_the_paper_tables_keep_only_the_range_tasks(finished_run):
     assert "hoip" not in (finished_run / "results/tables/table1_splits.md").read_text()
     for task in ("phonons_top", "hoip_low_band_gap", "mps_band_gap"):
         assert (finished_run / f"results/figures/fig4_parity_{task}.png").stat().st_size > 5000
+    # provenance too is kept apart, so a config with only one kind of task never overwrites the other's table
+    paper = pd.read_csv(finished_run / "results/tables/provenance.csv")
+    other = pd.read_csv(finished_run / "results/tables/other_split_tasks/provenance.csv")
+    assert set(paper["task"]) == {"phonons_top"}
+    assert set(other["task"]) == {"hoip_low_band_gap", "mps_band_gap"}
+    assert set(other.loc[other["task"] == "mps_band_gap", "backbone"]) == {"magpie_mlp"}
 
 
 def test_other_split_runs_test_on_the_held_out_chemistry(finished_run):

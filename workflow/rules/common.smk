@@ -183,8 +183,9 @@ OTHER_TABLE_METRICS = ["mae", "r2", "spearman"]
 
 
 def table_files():
-    files = ["results/tables/provenance.csv"]
+    files = []
     if PAPER_TASKS:
+        files.append("results/tables/provenance.csv")
         names = ["mae", "gm", "spearman", "table1_splits", "running_time"]
         if MEX_ENTRIES:
             names += ["table4_mex_variants", "mex_candidate_range"]
@@ -193,7 +194,7 @@ def table_files():
                    "results/tables/statistics_ranks.csv"]
                   + [f"results/tables/{name}.{ext}" for name in names for ext in ("md", "tex", "csv")])
     if OTHER_TASKS:
-        files += [f"{OTHER_TABLES_DIR}/summary.csv"] + [
+        files += [f"{OTHER_TABLES_DIR}/summary.csv", f"{OTHER_TABLES_DIR}/provenance.csv"] + [
             f"{OTHER_TABLES_DIR}/{name}.{ext}" for name in OTHER_TABLE_METRICS + ["splits"]
             for ext in ("md", "tex", "csv")]
     return files
