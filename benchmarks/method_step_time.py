@@ -3,8 +3,8 @@
 One step = method.training_loss on one batch of real matbench_phonons materials (standardised ln target) +
 backward + AdamW step (ANE: its first stage, the embedding). Warm-up steps are discarded; the methods then take
 turns, a few steps each per round, so that a slow spell of a shared machine does not land on one method; the
-median wall time of each method's steps is reported with its ratio to the first method's (ERM by default). MEX also reports its inference cost (the Monte-Carlo search) per material, since that is
-where it differs most.
+median wall time of each method's steps is reported with its ratio to the first method's (ERM by default). MEX
+also reports its inference cost (the Monte-Carlo search) per material, since that is where it differs most.
 
     python benchmarks/method_step_time.py                         # magpie_mlp and painn, all methods
     python benchmarks/method_step_time.py --backbones magpie_mlp --rounds 10 --threads 2
@@ -24,9 +24,10 @@ from extrapbench.features import magpie_features
 from extrapbench.graphs import build_graphs
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import BACKBONES, METHODS
+from extrapbench.report.tables import order_methods
 
-METHODS_TIMED = ["erm", "lds", "fds", "ranksim", "balanced_mse", "balanced_mse_gai", "conr", "c_mixup", "foma", "ane", "mex"]
-BACKBONE_SIZES = {"magpie_mlp": {}, "painn": {}, "schnet": {}, "equiformer_v2": {}}
+# every registered method, ERM first and MEX last as in the tables: a new method is timed without editing this file
+METHODS_TIMED = order_methods(METHODS.names())
 
 
 def make_batch(backbone: str, table, rows, y):

@@ -23,7 +23,7 @@ from extrapbench.data import write_atomic
 from extrapbench.methods.base import LabelContext
 from extrapbench.provenance import provenance
 from extrapbench.registry import BACKBONES, METHODS
-from extrapbench.training import TrainConfig, predict_loader, seed_everything, train
+from extrapbench.training import TrainConfig, predict_loader, seed_everything, stage_resume_path, train_stages
 
 PARTS = ("train", "val", "test")
 
@@ -127,16 +127,12 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     run_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = {"backbone": [backbone_name, backbone_params], "method": [method_name, method_params],
                    "train": train_params, "seed": seed, "split": summary["test"]["n"]}
-    history, stage_results = [], {}
-    for stage in method.stages:
-        method.begin_stage(stage)
-        result = train(method, loaders["train"], loaders["val"], config, label_std=std,
-                       resume_path=run_dir / f"resume-{stage}.pt", run_fingerprint=fingerprint,
-                       progress=progress, stage=stage)
-        history += result.history
-        stage_results[stage] = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                                "best_val": result.best_val_mae, "resumed_from_epoch": result.resumed_from_epoch}
     # `result` is the last stage's: the one that produces predictions and was selected on val MAE
+    result, results = train_stages(method, loaders["train"], loaders["val"], config, label_std=std,
+                                   run_dir=run_dir, run_fingerprint=fingerprint, progress=progress)
+    history = [row for stage_result in results.values() for row in stage_result.history]
+    stage_results = {stage: {"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "best_val": r.best_val_mae,
+                             "resumed_from_epoch": r.resumed_from_epoch} for stage, r in results.items()}
     train_seconds = time.perf_counter() - started
 
     # inference cost: time the test-set prediction alone (after one warm-up batch)
@@ -170,5 +166,5 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     # predictions last: their presence marks a finished run
     write_atomic(lambda p: predictions.to_csv(p, index=False), outputs["predictions"])
     for stage in method.stages:
-        (run_dir / f"resume-{stage}.pt").unlink(missing_ok=True)
+        stage_resume_path(run_dir, stage).unlink(missing_ok=True)
     return record

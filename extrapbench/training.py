@@ -159,3 +159,25 @@ def train(method, train_loader, val_loader, config: TrainConfig, label_std: floa
                                   "best_val": best_val, "best_epoch": best_epoch, "history": history})
     return TrainResult(epochs_run=len(history), best_epoch=best_epoch, best_val_mae=best_val,
                        history=history, resumed_from_epoch=resumed_from)
+
+
+def stage_resume_path(run_dir: str | os.PathLike, stage: str) -> Path:
+    """Where `train_stages` keeps a stage's per-epoch checkpoint inside a run directory."""
+    return Path(run_dir) / f"resume-{stage}.pt"
+
+
+def train_stages(method, train_loader, val_loader, config: TrainConfig, label_std: float,
+                 run_dir: str | os.PathLike | None = None, run_fingerprint: Any = None,
+                 progress: bool = True) -> tuple[TrainResult, Dict[str, TrainResult]]:
+    """Train every stage of `method` in order (one for most methods; ANE: embedding, then head), each with the
+    full protocol of `train` and its own resume checkpoint in `run_dir`. A job killed in a later stage resumes
+    there: the earlier stages' finished checkpoints are restored, not retrained.
+
+    Returns the last stage's result (the one whose model predicts, selected on val MAE) and every stage's."""
+    results = {}
+    for stage in method.stages:
+        method.begin_stage(stage)
+        results[stage] = train(method, train_loader, val_loader, config, label_std=label_std,
+                               resume_path=stage_resume_path(run_dir, stage) if run_dir else None,
+                               run_fingerprint=run_fingerprint, progress=progress, stage=stage)
+    return results[method.stages[-1]], results

@@ -9,7 +9,7 @@ from torch_geometric.loader import DataLoader
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import METHODS
-from extrapbench.training import TrainConfig, predict_loader, seed_everything, train
+from extrapbench.training import TrainConfig, predict_loader, seed_everything, train, train_stages
 
 LABELS = LabelContext(-2.0, 2.0, "top", -2.0, 3.0, 0.0, 1.0)
 
@@ -88,22 +88,18 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path):
     assert other.resumed_from_epoch == 0
 
 
-def _train_stages(method, resume_dir, config, interrupt_at=None):
-    """run.py's loop over a method's stages (ANE: embedding, then head), one resume file per stage."""
-    results = {}
-    for stage in method.stages:
-        method.begin_stage(stage)
-        if interrupt_at and interrupt_at[0] == stage:
-            original = method.on_epoch_start
+def _train_stages(method, run_dir, config, interrupt_at=None):
+    """`train_stages` as run.py calls it, optionally killed at epoch interrupt_at[1] of stage interrupt_at[0]."""
+    if interrupt_at:
+        original = method.on_epoch_start
 
-            def stop(epoch, loader, original=original):
-                if epoch == interrupt_at[1]:
-                    raise KeyboardInterrupt
-                original(epoch, loader)
-            method.on_epoch_start = stop
-        results[stage] = train(method, *_loaders(), config, label_std=1.0, resume_path=resume_dir / f"{stage}.pt",
-                               run_fingerprint={"run": "ane"}, progress=False, stage=stage)
-    return results
+        def stop(epoch, loader):
+            if method.stage == interrupt_at[0] and epoch == interrupt_at[1]:
+                raise KeyboardInterrupt
+            original(epoch, loader)
+        method.on_epoch_start = stop
+    return train_stages(method, *_loaders(), config, label_std=1.0, run_dir=run_dir,
+                        run_fingerprint={"run": "ane"}, progress=False)[1]
 
 
 def test_a_two_stage_run_killed_in_its_second_stage_resumes_without_retraining_the_first(tmp_path):

@@ -28,8 +28,9 @@ initialisation) and
 (additive constants dropped). The mixture comes from the training labels, like LDS's histogram: from
 `train_batch_sampler(labels, ...)` (run.py) or, failing that, lazily from ``train_loader.dataset`` in
 `on_epoch_start`; it lives in fixed-size buffers. The paper fits its GMM offline with scikit-learn (K = 8 in
-the released IMDB-WIKI-DIR preprocessing, 16 for NYUD2-DIR's depth); here a small EM in numpy avoids the dependency. The module is
-named after ``balanced_mse``: looking up ``balanced_mse_gai`` falls back to scanning the methods package.
+the released IMDB-WIKI-DIR preprocessing, 16 for NYUD2-DIR's depth); here a small EM in numpy avoids the
+dependency. The module is named after ``balanced_mse``: looking up ``balanced_mse_gai`` falls back to scanning
+the methods package.
 
 Departures: weight decay is never applied to sigma (decaying a noise scale toward 0 has no meaning; the
 protocol's weight-decay grid is meant for network weights); the loss is BMC on the head's prediction in place of
@@ -41,8 +42,8 @@ label sits at the edge of the label support and is shared by many batch members 
 0 eV of a band-gap data set: 61% of MPS's test set), the per-sample loss keeps falling as the prediction moves
 *beyond* the support, toward log(number of tied labels); it has no finite minimiser, so those predictions drift
 outward as training goes on (`tests/test_methods_a.py` checks this). On `mps_band_gap` the val MAE then rises
-from the first epoch and early stopping keeps that epoch's weights (`make demo-paper-b`: BalancedMSE's test
-MAE 1.79 eV against ERM's 0.57). GAI inherits the same balancing term.
+from the first epoch and early stopping keeps that epoch's weights (figures in benchmarks/NOTES.md). GAI
+inherits the same balancing term.
 """
 from __future__ import annotations
 

@@ -25,8 +25,7 @@ checkpoints, resumed runs and the restored best-val weights carry them.
 
 Defaults are the authors' released ones (their README's "originally reported" ``--fds_ks 5 --fds_sigma 2``; the
 FDS module's momentum 0.9, start_update 0, start_smooth 1; the variance ratio clamped to [0.1, 10] in its
-calibration helper for the age benchmarks;
-the NYUD2-DIR depth code uses [0.2, 5]).
+calibration helper for the age benchmarks; the NYUD2-DIR depth code uses [0.2, 5]).
 
 Departures from the paper (and why):
 

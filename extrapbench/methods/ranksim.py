@@ -30,8 +30,8 @@ change when the whole loss is multiplied by a constant, so the authors' balance 
 L1_std + (100 / std_age) R here; with an age std of about a decade (the convention ConR's and C-Mixup's
 defaults use too) the default is gamma = 10. Kept at 100 in standardised units, the regulariser outweighs the
 regression loss ten times more than the authors meant (on the demo's phonon tasks a seed then stopped early
-without learning the regression). SPEC §4 quotes the authors' number (gamma ~ 100); `gamma: 100` runs it, and the demo
-configs carry it as the `ranksim_gamma100` ablation.
+without learning the regression; benchmarks/NOTES.md). SPEC §4 quotes the authors' number (gamma ~ 100);
+`gamma: 100` runs it, and the demo configs carry it as the `ranksim_gamma100` ablation.
 
 Departures: the regulariser acts on the backbone output z in front of ERM's 2-layer head (the paper: the
 feature layer before its linear regressor); otherwise none intended.
