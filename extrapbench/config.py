@@ -29,13 +29,31 @@ def schema_errors(config: Dict[str, Any], schema: Dict[str, Any]) -> List[str]:
     return messages
 
 
+#: keys of a `methods:` entry that are training settings for that method, not its hyper-parameters
+METHOD_TRAIN_KEYS = ("train", "train_by_task")
+
+
 def resolve_entry(name: str, params: Dict[str, Any] | None) -> tuple[str, Dict[str, Any]]:
     """A config entry under `methods:` / `backbones:` is either a registered name with its hyper-parameters,
     or an alias (a variant) whose `method:` / `backbone:` key names the registered class, e.g.
-    `mex_cos: {method: mex, score: cos}`. Returns (registered name, hyper-parameters)."""
-    params = dict(params or {})
+    `mex_cos: {method: mex, score: cos}`. Returns (registered name, hyper-parameters); a method entry's own
+    training settings (`train`, `train_by_task`, see `train_settings`) are not hyper-parameters and are left out."""
+    params = {k: v for k, v in (params or {}).items() if k not in METHOD_TRAIN_KEYS}
     registered = params.pop("method", None) or params.pop("backbone", None) or name
     return registered, params
+
+
+def train_settings(config: Dict[str, Any], backbone: str, method: str, task: str) -> Dict[str, Any]:
+    """The training settings of one (backbone, method, task), each layer replacing the keys it sets:
+    `train` < `train_overrides.<backbone>` < `methods.<method>.train` < `methods.<method>.train_by_task.<task>`.
+
+    The method layers are how a config states per-method protocols (the MEX authors' release trains MEX with
+    early-stopping patience 20 and LR-plateau patience 3, ERM with 15, BalancedMSE for fixed epochs) and the
+    per-task batch size / learning rate / weight decay of their run scripts (config/authors.yaml). A selection
+    grid point, when there is one, is applied on top of these by the train script."""
+    entry = (config.get("methods") or {}).get(method) or {}
+    return {**config["train"], **(config.get("train_overrides") or {}).get(backbone, {}),
+            **(entry.get("train") or {}), **((entry.get("train_by_task") or {}).get(task) or {})}
 
 
 def registry_errors(config: Dict[str, Any]) -> List[str]:
@@ -80,8 +98,25 @@ def registry_errors(config: Dict[str, Any]) -> List[str]:
                     continue
             for key in set(params) - known:
                 messages.append(f"at '{kind}.{name}': unknown hyper-parameter {key!r}; known: {sorted(known)}")
+    messages += train_override_errors(config, tasks)
     messages += unrunnable_task_errors(config, tasks)
     messages += selection_errors(config)
+    return messages
+
+
+def train_override_errors(config: Dict[str, Any], tasks) -> List[str]:
+    """Overrides that would silently do nothing: a backbone or task name that is not configured / known.
+    (Their keys and values are checked by the schema, against the same definition as `train`.)"""
+    messages = []
+    for backbone in config.get("train_overrides") or {}:
+        if backbone not in (config.get("backbones") or {}):
+            messages.append(f"at 'train_overrides.{backbone}': {backbone!r} is not one of the configured "
+                            f"backbones {sorted(config.get('backbones') or {})}")
+    for method, entry in (config.get("methods") or {}).items():
+        for task in ((entry or {}).get("train_by_task") or {}):
+            if task not in tasks:
+                messages.append(f"at 'methods.{method}.train_by_task.{task}': unknown task {task!r}; known "
+                                f"tasks: {', '.join(tasks)}")
     return messages
 
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(REPO))
 # the conda envs' post-deploy scripts install extrapbench from here, also when --directory is elsewhere
 os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 
-from extrapbench.config import ConfigError, resolve_entry, validate_config  # noqa: E402
+from extrapbench.config import METHOD_TRAIN_KEYS, ConfigError, resolve_entry, train_settings, validate_config  # noqa: E402
 from extrapbench.data import dataset_has_structures  # noqa: E402
 from extrapbench.registry import BACKBONES  # noqa: E402
 from extrapbench.selection import grid_points, point_id  # noqa: E402
@@ -148,8 +148,17 @@ def selected_files(tasks=None):
             for m in SELECTED_METHODS if has_selection(m)]
 
 
-def train_settings(backbone):
-    return {**config["train"], **config.get("train_overrides", {}).get(backbone, {})}
+def method_entry(wildcards):
+    """The method's config entry without its training settings: those reach the run through
+    `run_train_settings`, so a per-task setting of another task never changes this run's params."""
+    entry = config["methods"][wildcards.method] or {}
+    return {k: v for k, v in entry.items() if k not in METHOD_TRAIN_KEYS}
+
+
+def run_train_settings(wildcards):
+    """The run's training settings: `train`, then the backbone's, the method's and the method's per-task
+    overrides (extrapbench.config.train_settings)."""
+    return train_settings(config, wildcards.backbone, wildcards.method, wildcards.task)
 
 
 def gpu_count(wildcards):

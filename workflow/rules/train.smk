@@ -10,8 +10,8 @@ rule train:
         provenance=RUN_DIR + "/provenance.json",
     params:
         backbone_params=lambda wildcards: config["backbones"][wildcards.backbone] or {},
-        method_params=lambda wildcards: config["methods"][wildcards.method] or {},
-        train_params=lambda wildcards: train_settings(wildcards.backbone),
+        method_params=method_entry,
+        train_params=run_train_settings,
         seed=lambda wildcards: int(wildcards.seed),
         point=None,
         run_dir=RUN_DIR,
@@ -38,8 +38,8 @@ use rule train as train_grid_point with:
         provenance=POINT_DIR + "/provenance.json",
     params:
         backbone_params=lambda wildcards: config["backbones"][wildcards.backbone] or {},
-        method_params=lambda wildcards: config["methods"][wildcards.method] or {},
-        train_params=lambda wildcards: train_settings(wildcards.backbone),
+        method_params=method_entry,
+        train_params=run_train_settings,
         seed=SELECTION.get("seed", 0),
         point=grid_point_params,
         run_dir=POINT_DIR,
