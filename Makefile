@@ -63,7 +63,14 @@ REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_ran
 	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \
 	table_provenance_other_split_tasks
 
-.PHONY: rerun-method figures test-slurm
+.PHONY: rerun-method figures test-slurm reproduce-paper
+
+# Paper A exactly as its authors released it (config/authors.yaml: EquiformerV2 at the release's size, their
+# per-method, per-task settings, EMA, clipping, AMP, ties in both parts, ddof-0 std). GPU work: run it on a cluster,
+# e.g. make reproduce-paper PROFILE=profiles/slurm (README: "Reproduce paper A"); SMK_ARGS=-n only plans it.
+reproduce-paper: CONFIG = config/authors.yaml
+reproduce-paper: $(STAMP)
+	$(SNAKEMAKE)
 
 # Retrain every run of one method (every task, backbone and seed, and its selection grid points if it has a grid),
 # re-evaluate them, rebuild what depends on them. --forcerun names exactly that method's training jobs, read from

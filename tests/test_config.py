@@ -18,7 +18,7 @@ DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 
 def test_shipped_configs_are_valid():
     validate_config(DEMO, SCHEMA, "config/demo.yaml")
-    for name in ("config.yaml", "demo_paper_b.yaml"):
+    for name in ("config.yaml", "demo_paper_b.yaml", "authors.yaml"):
         validate_config(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA, f"config/{name}")
 
 
@@ -44,6 +44,16 @@ BAD_CONFIGS = {
     "task listed twice": (lambda c: c.update(other_split_tasks=["phonons_top"]),
                           ["other_split_tasks", "phonons_top", "list a task once"]),
     "no task at all": (lambda c: c.update(tasks=[]), ["at 'tasks'", "no task selected"]),
+    "train override for an unknown backbone": (lambda c: c.update(train_overrides={"painn": {"batch_size": 8}}),
+                                               ["train_overrides.painn", "configured backbones"]),
+    "method train setting for an unknown task": (
+        lambda c: c["methods"]["mex"].update(train_by_task={"phonons_topp": {"batch_size": 32}}),
+        ["methods.mex.train_by_task.phonons_topp", "unknown task"]),
+    "unknown key in a method's train settings": (lambda c: c["methods"]["erm"].update(train={"patience": 3}),
+                                                 ["methods.erm.train", "'patience' was unexpected"]),
+    "bad value in a method's per-task settings": (
+        lambda c: c["methods"]["erm"].update(train_by_task={"phonons_top": {"learning_rate": 0}}),
+        ["methods.erm.train_by_task.phonons_top.learning_rate"]),
     "unknown split kind": (lambda c: c.update(task_definitions={"my_task": {
         "dataset": "matbench_phonons", "target": "last phdos peak", "split": "leave_one_spacegroup_out"}}),
         ["task_definitions.my_task.split", "leave_one_spacegroup_out", "held_out_elements"]),
@@ -107,3 +117,37 @@ def test_full_grid_states_method_hyper_parameters_at_their_module_defaults():
         assert set(hparams) <= set(defaults), (name, set(hparams) - set(defaults))
         for key, value in hparams.items():
             assert value == defaults[key], f"config.yaml methods.{name}.{key} = {value!r}, module: {defaults[key]!r}"
+
+
+def test_training_settings_layer_backbone_method_and_task_in_that_order():
+    from extrapbench.config import resolve_entry, train_settings
+
+    config = {"train": {"batch_size": 64, "learning_rate": 1e-3, "max_epochs": 200, "lr_patience": 5},
+              "train_overrides": {"magpie_mlp": {"batch_size": 128, "max_epochs": 50}},
+              "methods": {"erm": {}, "mex": {"lambda_abs": 0.25, "train": {"lr_patience": 3, "batch_size": 16},
+                                             "train_by_task": {"phonons_top": {"batch_size": 32}}}}}
+    assert train_settings(config, "magpie_mlp", "erm", "phonons_top") == {
+        "batch_size": 128, "learning_rate": 1e-3, "max_epochs": 50, "lr_patience": 5}
+    assert train_settings(config, "painn", "mex", "phonons_top") == {
+        "batch_size": 32, "learning_rate": 1e-3, "max_epochs": 200, "lr_patience": 3}
+    assert train_settings(config, "painn", "mex", "phonons_bottom")["batch_size"] == 16
+    # the method's training settings are not hyper-parameters of the method
+    assert resolve_entry("mex", config["methods"]["mex"]) == ("mex", {"lambda_abs": 0.25})
+
+
+def test_authors_config_takes_each_methods_run_script_settings():
+    """config/authors.yaml: per (method, task) batch size / learning rate / weight decay and per-method patience as
+    in the release's run scripts (spot checks of lines that differ between methods)."""
+    from extrapbench.config import train_settings
+
+    config = yaml.safe_load((REPO / "config" / "authors.yaml").read_text())
+    mex = train_settings(config, "equiformer_v2", "mex", "phonons_top")
+    assert (mex["batch_size"], mex["learning_rate"], mex["weight_decay"]) == (32, 1e-3, 1e-3)
+    assert (mex["early_stopping_patience"], mex["lr_patience"]) == (20, 3)
+    erm = train_settings(config, "equiformer_v2", "erm", "formation_energy_bottom")
+    assert (erm["batch_size"], erm["early_stopping_patience"], erm["lr_patience"]) == (128, 15, 5)
+    bmc = train_settings(config, "equiformer_v2", "balanced_mse", "refractive_index_top")
+    assert bmc["early_stopping_patience"] is None and bmc["max_epochs"] == 24
+    assert train_settings(config, "equiformer_v2", "balanced_mse", "shear_modulus_top")["max_epochs"] == 200
+    assert config["train"]["ema_decay"] == 0.999 and config["train"]["clip_grad_norm"] == 10.0
+    assert config["split_ties"] == "both_sides" and config["std_ddof"] == 0
