@@ -1,6 +1,8 @@
 """Apply a task's split and summarise it as results/splits/{task}.json (n, min, max and ids per part)."""
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 
 from extrapbench.registry import SPLITS
@@ -18,18 +20,33 @@ def task_table(task: Task, dataset_table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def make_split(task: Task, table: pd.DataFrame) -> dict:
-    assignment = SPLITS.get(task.split)(table, **task.split_params)
-    seen: set[str] = set()
+def make_split(task: Task, table: pd.DataFrame, split_ties: str | None = None) -> dict:
+    """Apply the task's split. `split_ties` (config key ``split_ties``: held_out | both_sides) reaches split kinds
+    that cut on label values (those taking a ``ties`` parameter, i.e. ``range``); others ignore it. Under
+    ``both_sides`` a material tied at a cut is listed in both neighbouring parts (never in test and train)."""
+    split_fn = SPLITS.get(task.split)
+    params = dict(task.split_params)
+    takes_ties = "ties" in inspect.signature(split_fn).parameters
+    if takes_ties and split_ties is not None:
+        params.setdefault("ties", split_ties)
+    ties = params.get("ties", "held_out") if takes_ties else None
+    assignment = split_fn(table, **params)
     for part in PARTS:
-        overlap = seen.intersection(assignment[part])
-        if overlap:
-            raise AssertionError(f"task {task.id}: split parts overlap on {sorted(overlap)[:5]}")
-        seen.update(assignment[part])
+        if len(set(assignment[part])) != len(assignment[part]):
+            raise AssertionError(f"task {task.id}: the {part} part lists a material twice")
+    for first, second in (("train", "val"), ("val", "test"), ("train", "test")):
+        overlap = set(assignment[first]).intersection(assignment[second])
+        # both_sides shares tied materials between neighbouring parts only
+        if overlap and not (ties == "both_sides" and "val" in (first, second)):
+            raise AssertionError(f"task {task.id}: split parts {first} and {second} overlap on "
+                                 f"{sorted(overlap)[:5]}")
+    tie_rule = (split_fn.tie_rules[ties] if ties is not None and hasattr(split_fn, "tie_rules")
+                else getattr(split_fn, "tie_rule", ""))
     summary = {"task": task.id, "dataset": task.dataset, "target": task.target, "transform": task.transform,
-               "split": task.split, "side": task.side, "split_params": task.split_params,
-               "n_total": int(len(table)),
-               "tie_rule": getattr(SPLITS.get(task.split), "tie_rule", "")}
+               "split": task.split, "side": task.side, "split_params": params,
+               "n_total": int(len(table)), "split_ties": ties, "tie_rule": tie_rule,
+               "n_in_two_parts": int(sum(len(assignment[p]) for p in PARTS)
+                                     - len(set().union(*(assignment[p] for p in PARTS))))}
     for part in PARTS:
         values = table.loc[assignment[part], "target"]
         summary[part] = {"n": int(len(values)), "min": float(values.min()), "max": float(values.max()),
@@ -38,6 +55,7 @@ def make_split(task: Task, table: pd.DataFrame) -> dict:
 
 
 def split_frame(summary: dict, table: pd.DataFrame) -> pd.DataFrame:
-    """id, target, split, for every material of the task (used by figures)."""
+    """id, target, split, one row per (material, part) (used by figures and run.py): a material that a
+    ``both_sides`` split puts in two parts has two rows, with the same target."""
     rows = [(i, float(table.at[i, "target"]), part) for part in PARTS for i in summary[part]["ids"]]
     return pd.DataFrame(rows, columns=["id", "target", "split"])

@@ -6,7 +6,8 @@ output: summary (results/tables/summary.csv) and, per metric, named outputs ``{m
         extrapbench.report.tables.HIGHER_IS_BETTER (r2, detect_recall, seconds_per_sample, ...) is written too
         when the rule names its outputs.
 params: method_order, task_order, backbone_order (optional lists); not_applicable (optional list of
-        {task, backbone, reason}: pairs left out by design, shown as "n/a" with the reason)
+        {task, backbone, reason}: pairs left out by design, shown as "n/a" with the reason); std_ddof (optional,
+        0 or 1, default 1: ddof of the std over seeds, config key std_ddof)
 log:    one file.
 """
 import logging
@@ -23,11 +24,13 @@ def main(smk) -> None:
         task_order = getattr(smk.params, "task_order", None)
         backbone_order = getattr(smk.params, "backbone_order", None)
         not_applicable = getattr(smk.params, "not_applicable", None)
+        std_ddof = getattr(smk.params, "std_ddof", None)
+        std_ddof = 1 if std_ddof is None else int(std_ddof)
 
         runs = collect(list(smk.input.metrics))
         logging.info("collected %d runs", len(runs))
         summary = summarize(runs, task_order=task_order, method_order=method_order,
-                            backbone_order=backbone_order)
+                            backbone_order=backbone_order, std_ddof=std_ddof)
         summary.to_csv(smk.output.summary, index=False)
 
         for metric, higher_is_better in HIGHER_IS_BETTER.items():
@@ -36,7 +39,7 @@ def main(smk) -> None:
                 continue
             table = paper_table(summary, metric, higher_is_better, method_order=method_order,
                                 backbone_order=backbone_order, task_order=task_order,
-                                not_applicable=not_applicable)
+                                not_applicable=not_applicable, std_ddof=std_ddof)
             table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
             logging.info("wrote the %s table (%d rows, %d tasks)", metric, len(table.rows), len(table.tasks))
     except Exception:

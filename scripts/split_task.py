@@ -13,8 +13,10 @@ from extrapbench.split_summary import make_split, split_frame, task_table  # noq
 
 task = snakemake.params.task  # noqa: F821
 table = task_table(task, read_dataset_table(snakemake.input[0]))  # noqa: F821
-summary = make_split(task, table)
+# config key split_ties (held_out | both_sides): how a label tied at a range cut is assigned; the summary records it
+summary = make_split(task, table, split_ties=getattr(snakemake.params, "split_ties", None))  # noqa: F821
 for part in ("train", "val", "test"):
     print(f"{task.id} {part}: n={summary[part]['n']} range=[{summary[part]['min']:.4f}, {summary[part]['max']:.4f}]")
+print(f"{task.id}: ties at a cut: {summary['split_ties']}; {summary['n_in_two_parts']} materials in two parts")
 write_atomic(lambda p: split_frame(summary, table).to_csv(p, index=False), snakemake.output.table)  # noqa: F821
 write_atomic(lambda p: Path(p).write_text(json.dumps(summary, indent=1)), snakemake.output.summary)  # noqa: F821

@@ -4,7 +4,7 @@ with the Friedman test and the Nemenyi critical difference.
 input:  metrics (list of results/runs/.../metrics.json; the only input if unnamed)
 output: md, tex, paired_csv, wilcoxon_csv, ranks_csv
 params: metric (default "mae"), reference (default "erm"), alpha (default 0.05), task_order, method_order,
-        backbone_order (optional lists)
+        backbone_order (optional lists), std_ddof (optional, 0 or 1, default 1; config key std_ddof)
 log:    one file.
 """
 import logging
@@ -21,12 +21,14 @@ def main(smk) -> None:
         metrics = getattr(smk.input, "metrics", None) or list(smk.input)
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
         runs = collect(metrics)
+        std_ddof = getattr(smk.params, "std_ddof", None)
         report = statistics_report(runs, metric=getattr(smk.params, "metric", None) or "mae",
                                    reference=getattr(smk.params, "reference", None) or "erm",
                                    alpha=float(getattr(smk.params, "alpha", None) or 0.05),
                                    task_order=getattr(smk.params, "task_order", None),
                                    method_order=getattr(smk.params, "method_order", None),
-                                   backbone_order=getattr(smk.params, "backbone_order", None))
+                                   backbone_order=getattr(smk.params, "backbone_order", None),
+                                   std_ddof=1 if std_ddof is None else int(std_ddof))
         report.write(markdown_path=smk.output.md, latex_path=smk.output.tex, paired_csv=smk.output.paired_csv,
                      wilcoxon_csv=smk.output.wilcoxon_csv, ranks_csv=smk.output.ranks_csv)
         for analysis in report.analyses:

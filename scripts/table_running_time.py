@@ -2,7 +2,8 @@
 
 input:  summary (results/tables/summary.csv; the only input if unnamed)
 output: md, tex, csv
-params: reference (optional, default "erm"), method_order, backbone_order (optional lists)
+params: reference (optional, default "erm"), method_order, backbone_order (optional lists), std_ddof
+        (optional, 0 or 1; default: the summary's, else 1; config key std_ddof)
 log:    one file.
 """
 import logging
@@ -20,7 +21,8 @@ def main(smk) -> None:
         summary = getattr(smk.input, "summary", None) or smk.input[0]
         table = running_time_table(pd.read_csv(summary), reference=getattr(smk.params, "reference", None) or "erm",
                                    method_order=getattr(smk.params, "method_order", None),
-                                   backbone_order=getattr(smk.params, "backbone_order", None))
+                                   backbone_order=getattr(smk.params, "backbone_order", None),
+                                   std_ddof=getattr(smk.params, "std_ddof", None))
         table.write(markdown_path=smk.output.md, latex_path=smk.output.tex, csv_path=smk.output.csv)
         logging.info("wrote the running-time table (%d method × backbone cells)", len(table.frame))
     except Exception:

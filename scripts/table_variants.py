@@ -3,7 +3,8 @@
 input:  summary (results/tables/summary.csv) and provenance (list of the runs' provenance.json; only runs whose
         registered method is MEX are used, so passing every run's file is fine)
 output: md, tex, csv (both metrics in each: a section / tabular per metric; the CSV has a `metric` column)
-params: metrics (optional list, default ["mae", "gm"]), task_order, backbone_order (optional lists)
+params: metrics (optional list, default ["mae", "gm"]), task_order, backbone_order (optional lists),
+        std_ddof (optional, 0 or 1; default: the summary's, else 1; config key std_ddof)
 log:    one file.
 """
 import logging
@@ -24,7 +25,8 @@ def main(smk) -> None:
         tables = variant_tables(pd.read_csv(smk.input.summary), list(provenance),
                                 metrics=getattr(smk.params, "metrics", None) or ("mae", "gm"),
                                 task_order=getattr(smk.params, "task_order", None),
-                                backbone_order=getattr(smk.params, "backbone_order", None))
+                                backbone_order=getattr(smk.params, "backbone_order", None),
+                                std_ddof=getattr(smk.params, "std_ddof", None))
         tables.write(markdown_path=smk.output.md, latex_path=smk.output.tex, csv_path=smk.output.csv)
         logging.info("wrote Table 4 (%d MEX entries: %s)", len(tables.entries), ", ".join(tables.entries["label"]))
     except Exception:

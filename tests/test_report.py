@@ -306,3 +306,54 @@ def test_parity_default_seed_is_the_lowest_available(tmp_path):
     # seed 4 where it exists; MEX only has seed 5 and says so
     assert titles == ["PaiNN / ERM (seed 4)", "PaiNN / MEX (seed 5)"]
     assert (tmp_path / "parity.png").stat().st_size > 10_000
+
+
+def test_std_ddof_zero_gives_numpys_population_std_in_every_table(tmp_path):
+    """std_ddof: 0 (the MEX authors' compute_res_metric.py: np.std) vs 1 (default, sample std)."""
+    from extrapbench.report import paper_outputs, statistics
+
+    values = {"erm": [0.31, 0.35, 0.30], "ranksim": [0.27, 0.22, 0.29]}
+    runs = tables.collect([_run("phonons_top", "painn", method, seed, mae=v, seconds_per_sample=1e-3 * (seed + 1))
+                           for method, per_seed in values.items() for seed, v in enumerate(per_seed)]
+                          + [_run("phonons_bottom", "painn", "erm", 0, mae=0.4, seconds_per_sample=2e-3)])
+    population = tables.summarize(runs, std_ddof=0)
+    sample = tables.summarize(runs)
+    for method, per_seed in values.items():
+        row = population[(population["method"] == method) & (population["task"] == "phonons_top")].iloc[0]
+        assert row["mae_std"] == pytest.approx(np.std(per_seed))                    # numpy's default, ddof 0
+        assert sample[(sample["method"] == method) & (sample["task"] == "phonons_top")].iloc[0]["mae_std"] == \
+            pytest.approx(np.std(per_seed, ddof=1))
+    single = population[population["task"] == "phonons_bottom"].iloc[0]
+    assert math.isnan(single["mae_std"])                                            # one seed: no std, not 0
+    assert set(population["std_ddof"]) == {0} and set(sample["std_ddof"]) == {1}
+
+    table = tables.paper_table(population, "mae")
+    assert table.std_ddof == 0 and "ddof=0" in table.to_markdown() and "ddof=1" in tables.paper_table(
+        sample, "mae").to_markdown()
+    assert f"{np.mean(values['erm']):.3f}({np.std(values['erm']):.3f})" in table.to_markdown()
+    with pytest.raises(ValueError, match="ddof=0"):
+        tables.paper_table(population, "mae", std_ddof=1)                            # relabelling is refused
+
+    timing = paper_outputs.running_time_table(population).to_frame().set_index(["method", "backbone"])
+    erm_times = [1e-3, 2e-3, 3e-3, 2e-3]
+    assert timing.loc[("erm", "painn"), "seconds_per_sample_std"] == pytest.approx(np.std(erm_times))
+    assert "ddof=0" in paper_outputs.running_time_table(population).to_markdown()
+    report = statistics.statistics_report(runs, std_ddof=0)
+    diff = np.subtract(values["ranksim"], values["erm"])
+    assert report.paired.iloc[0]["std_diff"] == pytest.approx(np.std(diff))
+    assert "ddof=0" in report.to_markdown()
+
+    # the workflow passes the config key to the aggregation script
+    metric_paths = []
+    for i, record in enumerate(runs.to_dict("records")):
+        path = tmp_path / f"run{i}/metrics.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                    for k, v in record.items()}))
+        metric_paths.append(str(path))
+    outputs = {"summary": str(tmp_path / "summary.csv"), "mae_md": str(tmp_path / "mae.md")}
+    smk = FakeSnakemake(input={"metrics": metric_paths}, output=outputs, log=tmp_path / "agg.log",
+                        params={"std_ddof": 0})
+    runpy.run_path(str(SCRIPTS / "aggregate_tables.py"), init_globals={"snakemake": smk})
+    assert set(pd.read_csv(outputs["summary"])["std_ddof"]) == {0}
+    assert "ddof=0" in Path(outputs["mae_md"]).read_text()

@@ -12,6 +12,12 @@ an MSE-like magnitude. sigma (the label-noise scale) is a learnable parameter, s
 initialised at `init_noise_sigma` and trained in its own optimiser group with learning rate `sigma_lr`,
 no weight decay and ``"scheduled": False`` (ReduceLROnPlateau leaves its learning rate alone).
 
+`learn_sigma: false` keeps sigma fixed at `init_noise_sigma` (a buffer, in no optimiser group; `sigma_lr` is
+then unused). That is what the MEX authors ran (AUTHORS_RELEASE.md): their BMC loss module owns
+``noise_sigma = Parameter(1.0)``, but their trainer builds the optimiser from the model's parameters only
+(``base_trainer.load_optimizer``), so sigma never moves from 1.0 (normalised label units); their loss is the same
+BMC cross-entropy scaled by 2 sigma^2, averaged over the batch. The paper (and the default, `true`) learns it.
+
 Units: the loss works in standardised label units. Checked against the authors' code (jiawei-ren/BalancedMSE):
 the loss terms, the (2 sigma^2) scale with sigma detached and sigma's own unscheduled group match; their
 IMDB-WIKI-DIR runs start sigma at 10 years (about one label std of age) with sigma_lr 1e-2, and fine-tune the
@@ -69,6 +75,7 @@ class BalancedMSE(Method):
         "head_hidden_dim": 128,
         "init_noise_sigma": 1.0,         # initial sigma, standardised label units
         "sigma_lr": 1e-2,                # sigma's own learning rate, outside the LR schedule
+        "learn_sigma": True,             # false: sigma stays at init_noise_sigma (the MEX authors' release)
     }
 
     def __init__(self, backbone, labels, **hparams):
@@ -77,13 +84,23 @@ class BalancedMSE(Method):
         if not h["init_noise_sigma"] > 0:
             raise ValueError(f"{self.registry_name}: init_noise_sigma must be > 0, got {h['init_noise_sigma']}")
         self.head = mlp(backbone.out_dim, h["head_hidden_dim"], 1, num_layers=2)
-        self.noise_sigma = nn.Parameter(torch.tensor(float(h["init_noise_sigma"])))
+        if not isinstance(h["learn_sigma"], bool):
+            raise ValueError(f"{self.registry_name}: learn_sigma must be true or false, got {h['learn_sigma']!r}")
+        # a fixed sigma is a buffer, not a parameter: no optimiser, EMA or gradient clipping ever touches it,
+        # and checkpoints still carry it under the same name
+        sigma = torch.tensor(float(h["init_noise_sigma"]))
+        if h["learn_sigma"]:
+            self.noise_sigma = nn.Parameter(sigma)
+        else:
+            self.register_buffer("noise_sigma", sigma)
 
     def param_groups(self, lr, weight_decay):
         others = [p for n, p in self.named_parameters() if p.requires_grad and n != "noise_sigma"]
-        return [{"params": others, "lr": lr, "weight_decay": weight_decay},
-                {"params": [self.noise_sigma], "lr": self.hparams["sigma_lr"], "weight_decay": 0.0,
-                 "scheduled": False}]
+        groups = [{"params": others, "lr": lr, "weight_decay": weight_decay}]
+        if self.hparams["learn_sigma"]:
+            groups.append({"params": [self.noise_sigma], "lr": self.hparams["sigma_lr"], "weight_decay": 0.0,
+                           "scheduled": False})
+        return groups
 
     def predict(self, batch):
         return self.head(self.backbone(batch)).squeeze(-1)

@@ -37,6 +37,17 @@ caller's batch is never modified:
   different composition is a different material), so this is a feature-space corruption in the style of
   tabular contrastive learning.
 
+As the MEX authors ran it (AUTHORS_RELEASE.md; their ``modules/loss.py`` ConRLoss, a copy of the ConR
+authors' IMDB-WIKI loss, called with the pooled EquiformerV2 features, the normalised targets and the
+predictions of one clean batch): ``views: one_clean`` — no augmentation, each anchor is contrasted with the other
+members of its own batch (the diagonal is excluded from the positives), one forward pass feeding both the
+regression and the regulariser; ``denominator: release`` — the released code exponentiates the masked
+similarity matrix, so every non-positive entry of a row (its own included) adds exp(0) = 1 to the denominator;
+threshold w = 0.1 and pushing power e = 0.01 in normalised label units, tau = 0.07 (the loss's defaults:
+their trainer passes only the threshold), weight beta = 0.25 against the L1 loss
+(``run_scripts/train_eqv2_conr=0.25.sh``). Per anchor: sum over positives / (|P| + 1e-6), rows without negatives
+zeroed, mean over the batch — as here.
+
 Departures from the paper: the paper's pushing weight may also carry a density-dependent pushing power per
 anchor (eta_j); here eta_j = 1, the plain exp(e |dy|) of the paper's basic form. The augmentations above
 replace the paper's image augmentations. Units: w and e act on standardised labels. Defaults, checked against the
@@ -58,6 +69,9 @@ import torch.nn.functional as F
 
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
+
+VIEWS = ("two", "one_clean")
+DENOMINATORS = ("paper", "release")
 
 
 def make_view(batch, kind: str, pos_noise: float = 0.05, x_noise: float = 0.1, x_dropout: float = 0.1,
@@ -94,8 +108,12 @@ def conr_pairs(y: torch.Tensor, pred: torch.Tensor, window: float, pushing_power
 
 
 def conr_loss(z: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, window: float, pushing_power: float,
-              temperature: float) -> torch.Tensor:
-    """Mean over anchors of L_j (see the module docstring); z [n, d], y and pred [n]."""
+              temperature: float, denominator: str = "paper") -> torch.Tensor:
+    """Mean over anchors of L_j (see the module docstring); z [n, d], y and pred [n]. denominator: "paper"
+    (positives + weighted negatives) or "release" (also exp(0) = 1 for every other non-positive entry of the
+    row, its own included, as the released ConR code computes it)."""
+    if denominator not in DENOMINATORS:
+        raise ValueError(f"conr: denominator must be one of {DENOMINATORS}, got {denominator!r}")
     positive, neg_weights = conr_pairs(y, pred.detach(), window, pushing_power)
     zn = F.normalize(z, dim=1)
     s = zn @ zn.T / temperature
@@ -111,6 +129,9 @@ def conr_loss(z: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, window: floa
     log_w = torch.where(eye & empty[:, None], torch.zeros_like(s), log_w)
     log_denominator = torch.logsumexp(s + log_w, dim=1)                       # [n]
     n_pos = positive.sum(dim=1)
+    if denominator == "release":
+        # the released code exponentiates s * mask, so each non-positive entry adds exp(0) = 1
+        log_denominator = torch.logaddexp(log_denominator, torch.log((len(s) - n_pos).to(s.dtype)))
     log_prob = torch.where(positive, s - log_denominator[:, None], torch.zeros_like(s))
     per_anchor = -log_prob.sum(dim=1) / n_pos.clamp(min=1)
     active = negative.any(dim=1) & (n_pos > 0)
@@ -128,6 +149,8 @@ class ConR(ERM):
         "pos_noise": 0.05,               # graph views: coordinate noise std, angstrom
         "x_noise": 0.1,                  # composition views: feature noise std, train stds
         "x_dropout": 0.1,                # composition views: feature dropout probability
+        "views": "two",                  # two augmented views (paper) | one_clean: the batch itself (release)
+        "denominator": "paper",          # paper | release (adds exp(0) per non-positive entry)
     }
 
     def __init__(self, backbone, labels, **hparams):
@@ -137,6 +160,9 @@ class ConR(ERM):
             raise ValueError(f"conr: need temperature > 0 and window >= 0, got {h['temperature']}, {h['window']}")
         if not 0 <= h["x_dropout"] < 1:
             raise ValueError(f"conr: x_dropout must be in [0, 1), got {h['x_dropout']}")
+        if h["views"] not in VIEWS or h["denominator"] not in DENOMINATORS:
+            raise ValueError(f"conr: views must be one of {VIEWS} and denominator one of {DENOMINATORS}, got "
+                             f"{h['views']!r}, {h['denominator']!r}")
         self.view_kind = getattr(backbone, "input_kind", "composition")
 
     def view(self, batch):
@@ -145,11 +171,19 @@ class ConR(ERM):
 
     def training_loss(self, batch):
         h = self.hparams
-        regression = self.regression_loss(self.predict(batch), batch.y)   # clean batch, as the authors
-        views = [self.view(batch), self.view(batch)]
-        z = torch.cat([self.backbone(v) for v in views])
-        pred = self.head(z).squeeze(-1)
-        y = torch.cat([batch.y, batch.y])
-        contrastive = conr_loss(z, y, pred, h["window"], h["pushing_power"], h["temperature"])
+        if h["views"] == "one_clean":
+            # the release: anchors and contrasted samples are the same clean batch, one forward pass
+            z = self.backbone(batch)
+            pred = self.head(z).squeeze(-1)
+            regression = self.regression_loss(pred, batch.y)
+            y = batch.y
+        else:
+            regression = self.regression_loss(self.predict(batch), batch.y)   # clean batch, as the authors
+            views = [self.view(batch), self.view(batch)]
+            z = torch.cat([self.backbone(v) for v in views])
+            pred = self.head(z).squeeze(-1)
+            y = torch.cat([batch.y, batch.y])
+        contrastive = conr_loss(z, y, pred, h["window"], h["pushing_power"], h["temperature"],
+                                h["denominator"])
         return (regression + h["beta"] * contrastive,
                 {"loss_regression": regression.item(), "loss_conr": contrastive.item()})

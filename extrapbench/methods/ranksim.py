@@ -33,6 +33,14 @@ regression loss ten times more than the authors meant (on the demo's phonon task
 without learning the regression; benchmarks/NOTES.md). SPEC §4 quotes the authors' number (gamma ~ 100);
 `gamma: 100` runs it, and the demo configs carry it as the `ranksim_gamma100` ablation.
 
+As the MEX authors ran it (AUTHORS_RELEASE.md; their ``modules/loss.py`` RankSimLoss, from the RankSim
+authors' code, and ``run_scripts/train_eqv2_ranksim-lamda=2-w=1.sh``): interpolation lambda 2 and weight 1
+against the L1 loss in normalised label units, on the mean-pooled EquiformerV2 features (the input of their
+2-layer head, as z is here); no option is needed: ``gamma: 1.0, interpolation_lambda: 2.0`` selects it. Their
+wrapper switches the per-row MSE to a sum and divides the total by the batch size, i.e. sum over rows and
+columns of the squared rank differences / B, which equals the sum of per-row means here when the batch has no
+tied labels (with ties they still divide by the full batch size, here by the de-duplicated one).
+
 Departures: the regulariser acts on the backbone output z in front of ERM's 2-layer head (the paper: the
 feature layer before its linear regressor); otherwise none intended.
 """

@@ -38,7 +38,8 @@ from scipy import stats  # noqa: E402
 
 from extrapbench.report.paper_outputs import TextTable, _write_text  # noqa: E402
 from extrapbench.report.tables import (  # noqa: E402
-    HIGHER_IS_BETTER, METRIC_LABELS, MISSING, display_name, order_backbones, order_methods, order_tasks, summarize)
+    HIGHER_IS_BETTER, METRIC_LABELS, MISSING, check_std_ddof, display_name, order_backbones, order_methods,
+    order_tasks, std_note, summarize)
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
@@ -103,9 +104,9 @@ def _higher_is_better(metric: str, higher_is_better: bool | None) -> bool:
 def paired_tests(runs: pd.DataFrame, metric: str = "mae", reference: str = "erm",
                  higher_is_better: bool | None = None, task_order: Sequence[str] | None = None,
                  method_order: Sequence[str] | None = None,
-                 backbone_order: Sequence[str] | None = None) -> pd.DataFrame:
+                 backbone_order: Sequence[str] | None = None, std_ddof: int = 1) -> pd.DataFrame:
     """One row per (task, backbone, method ≠ reference): the seeds both ran, both means over those seeds, the
-    mean and sample std of the per-seed difference (method − reference), its direction (better / worse /
+    mean and std (ddof `std_ddof`, the config's) of the per-seed difference (method − reference), its direction (better / worse /
     equal, by the metric's direction) and ``scipy.stats.ttest_rel(method, reference)``'s t and two-sided p;
     Holm-adjusted p over the methods of the same task and backbone. ``runs``: one row per run
     (:func:`extrapbench.report.tables.collect`)."""
@@ -129,7 +130,7 @@ def paired_tests(runs: pd.DataFrame, metric: str = "mae", reference: str = "erm"
                        "reference_mean": y.mean() if len(seeds) else math.nan,
                        "method_mean": x.mean() if len(seeds) else math.nan,
                        "mean_diff": diff.mean() if len(seeds) else math.nan,
-                       "std_diff": diff.std(ddof=1) if len(seeds) > 1 else math.nan,
+                       "std_diff": diff.std(ddof=std_ddof) if len(seeds) > 1 else math.nan,
                        "t_statistic": math.nan, "p_value": math.nan, "note": ""}
                 row["direction"] = _direction(row["mean_diff"], higher)
                 if ref.empty:
@@ -382,6 +383,7 @@ class StatisticsReport:
     wilcoxon: pd.DataFrame
     analyses: list[RankAnalysis]
     notes: list[str]
+    std_ddof: int = 1
 
     def paired_table(self) -> TextTable:
         ref = display_name(self.reference)
@@ -394,7 +396,9 @@ class StatisticsReport:
                  f"test {self.metric.upper()} of the seeds both ran; Δ is the mean per-seed difference; "
                  f"direction: better / worse than {ref} by the metric's direction; n/a: fewer than 2 paired "
                  f"seeds or an identical difference on every seed.",
-                 f"Bold p: below α = {self.alpha:g} before correction; check p (Holm) as well."]
+                 f"Bold p: below α = {self.alpha:g} before correction; check p (Holm) as well.",
+                 f"std_diff (CSV only): std of the per-seed difference, {std_note(self.std_ddof)}; the t-test "
+                 f"itself always uses the sample std."]
         bold = {(i, 9) for i, r in enumerate(self.paired.itertuples()) if r.p_value < self.alpha}
         return TextTable(f"(a) Paired t-tests against {ref}, per task and backbone", header, cells,
                          self.paired, notes, align=["l"] * 3 + ["r"] * 4 + ["l"] + ["r"] * 3, bold=bold)
@@ -483,13 +487,16 @@ class StatisticsReport:
 
 def statistics_report(runs: pd.DataFrame, metric: str = "mae", reference: str = "erm", alpha: float = 0.05,
                       task_order: Sequence[str] | None = None, method_order: Sequence[str] | None = None,
-                      backbone_order: Sequence[str] | None = None) -> StatisticsReport:
-    """(a), (b) and (c) from per-run records (:func:`extrapbench.report.tables.collect`)."""
+                      backbone_order: Sequence[str] | None = None, std_ddof: int = 1) -> StatisticsReport:
+    """(a), (b) and (c) from per-run records (:func:`extrapbench.report.tables.collect`); ``std_ddof`` (config
+    key) for the std of the per-seed differences (the ranks use means only)."""
+    std_ddof = check_std_ddof(std_ddof)
     if metric not in runs.columns:
         raise ValueError(f"runs have no {metric!r} column")
-    summary = summarize(runs, task_order=task_order, method_order=method_order, backbone_order=backbone_order)
+    summary = summarize(runs, task_order=task_order, method_order=method_order, backbone_order=backbone_order,
+                        std_ddof=std_ddof)
     paired = paired_tests(runs, metric, reference, task_order=task_order, method_order=method_order,
-                          backbone_order=backbone_order)
+                          backbone_order=backbone_order, std_ddof=std_ddof)
     wilcoxon = wilcoxon_tests(runs, metric, reference, method_order=method_order, backbone_order=backbone_order)
     analyses = rank_analyses(summary, metric, alpha, task_order=task_order, method_order=method_order,
                              backbone_order=backbone_order)
@@ -497,7 +504,7 @@ def statistics_report(runs: pd.DataFrame, metric: str = "mae", reference: str = 
         log.warning("reference method %s has no runs: (a) and (b) are all n/a", reference)
     n_tasks = max((a.n for a in analyses), default=0)
     return StatisticsReport(metric, reference, alpha, paired, wilcoxon, analyses,
-                            weakness_notes(runs, n_tasks))
+                            weakness_notes(runs, n_tasks), std_ddof)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 * :func:`collect` stacks ``metrics.json`` records into one DataFrame (one row per run).
 * :func:`summarize` gives one row per (task, backbone, method): mean and standard deviation over seeds of every
-  metric. The std is the sample std (ddof=1, the usual "mean ± std over 3 seeds"); with a single seed it is
-  NaN, which the tables show as "—". A metric undefined for some seed (NaN, e.g. Spearman of a constant
+  metric. The std's ddof is the config key ``std_ddof``: 1 (default) is the sample std, the usual "mean ± std
+  over 3 seeds"; 0 is numpy's default population std, what the MEX authors' ``compute_res_metric.py`` prints
+  (their tables' std). The summary records it in a ``std_ddof`` column and every table's note says which one.
+  With a single seed the std is NaN whatever the ddof (no spread to report), which the tables show as "—". A metric undefined for some seed (NaN, e.g. Spearman of a constant
   prediction) is averaged over the seeds where it is defined.
 * :func:`paper_table` builds the table the paper prints: rows = backbone × method (ERM first, MEX last),
   columns = the tasks present + average rank, cells "mean(std)", best per column in bold, second in italics.
@@ -37,6 +39,8 @@ TASK_ORDER = (
 BACKBONE_ORDER = ("painn", "equiformer_v2")
 
 RUN_ID_COLUMNS = ("task", "backbone", "method", "seed")
+#: ddof of the std over seeds unless the config says otherwise (``std_ddof``): the sample std
+DEFAULT_STD_DDOF = 1
 GROUP_COLUMNS = ("task", "backbone", "method")
 #: Per-run training bookkeeping summarised alongside the metrics (running time per method, SPEC §7).
 BOOKKEEPING_KEYS = ("wall_time_s", "epochs_run", "best_epoch")
@@ -60,13 +64,40 @@ METRIC_LABELS = {
 _DISPLAY_NAMES = {
     "erm": "ERM", "lds": "LDS", "fds": "FDS", "lds_fds": "LDS+FDS", "ranksim": "RankSim",
     "balanced_mse": "BalancedMSE", "balancedmse": "BalancedMSE", "bmse": "BalancedMSE",
-    "balanced_mse_gai": "BalancedMSE-GAI", "conr": "ConR",
+    "balanced_mse_gai": "BalancedMSE-GAI", "conr": "ConR", "denseweight": "DenseWeight",
     "cmixup": "C-Mixup", "c_mixup": "C-Mixup", "c-mixup": "C-Mixup", "foma": "FOMA", "mex": "MEX",
     "ane": "ANE", "painn": "PaiNN", "equiformer_v2": "EquiformerV2", "equiformerv2": "EquiformerV2",
     "schnet": "SchNet", "magpie_mlp": "Magpie-MLP",
 }
 
 MISSING = "—"
+
+
+def check_std_ddof(std_ddof) -> int:
+    if std_ddof not in (0, 1) or isinstance(std_ddof, bool):
+        raise ValueError(f"std_ddof must be 0 (population std, the MEX authors') or 1 (sample std), got {std_ddof!r}")
+    return int(std_ddof)
+
+
+def std_ddof_of(summary: pd.DataFrame, std_ddof: int | None = None) -> int:
+    """The ddof a summary's stds were computed with: its ``std_ddof`` column (summaries written before the
+    column existed used 1); an explicit `std_ddof` that contradicts the column is an error, since relabelling
+    a std does not recompute it."""
+    recorded = summary["std_ddof"].dropna().unique() if "std_ddof" in summary.columns else []
+    if len(recorded) > 1:
+        raise ValueError(f"summary mixes std_ddof values {sorted(recorded)}")
+    if len(recorded) == 1:
+        if std_ddof is not None and int(recorded[0]) != check_std_ddof(std_ddof):
+            raise ValueError(f"the summary's stds use ddof={int(recorded[0])}, not the requested {std_ddof}: "
+                             "re-run the aggregation with the same std_ddof")
+        return int(recorded[0])
+    return DEFAULT_STD_DDOF if std_ddof is None else check_std_ddof(std_ddof)
+
+
+def std_note(std_ddof: int) -> str:
+    """How a table's std over seeds was computed, for its footnote."""
+    return ("sample std, ddof=1" if std_ddof == 1
+            else "population std, ddof=0, numpy's default, as the MEX authors' tables")
 
 
 def display_name(name: str) -> str:
@@ -139,9 +170,11 @@ def collect(metrics_records: Iterable[Mapping[str, Any] | str | os.PathLike]) ->
 
 def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
               method_order: Sequence[str] | None = None,
-              backbone_order: Sequence[str] | None = None) -> pd.DataFrame:
+              backbone_order: Sequence[str] | None = None, std_ddof: int = DEFAULT_STD_DDOF) -> pd.DataFrame:
     """One row per (task, backbone, method) with ``n_seeds``, ``seeds`` and ``{metric}_mean``/``{metric}_std``
-    for every metric present (std: ddof=1, NaN for a single seed). Rows follow task, backbone, method order."""
+    for every metric present (std with `std_ddof`, NaN for a single seed; the ddof is recorded in a
+    ``std_ddof`` column). Rows follow task, backbone, method order."""
+    std_ddof = check_std_ddof(std_ddof)
     metric_columns = [key for key in (*METRIC_KEYS, *BOOKKEEPING_KEYS) if key in runs.columns]
     rows = []
     for (task, backbone, method), group in runs.groupby(list(GROUP_COLUMNS), sort=False):
@@ -154,7 +187,9 @@ def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
         for column in metric_columns:
             values = group[column].astype(float)
             row[f"{column}_mean"] = values.mean()
-            row[f"{column}_std"] = values.std(ddof=1)  # NaN for one seed
+            # one defined value has no spread: NaN for either ddof (ddof=0 would print a misleading 0)
+            row[f"{column}_std"] = values.std(ddof=std_ddof) if values.notna().sum() > 1 else np.nan
+        row["std_ddof"] = std_ddof
         rows.append(row)
     summary = pd.DataFrame(rows)
     for column in COUNT_KEYS:
@@ -204,6 +239,7 @@ class PaperTable:
     avg_rank: pd.Series
     decimals: int = 3
     rank_decimals: int = 2
+    std_ddof: int = DEFAULT_STD_DDOF
     #: (backbone, task) -> why that backbone does not run the task (e.g. a composition-only dataset)
     not_applicable: dict = field(default_factory=dict)
 
@@ -240,7 +276,7 @@ class PaperTable:
         """Plain-text footnotes: what a cell means and which special cases occur in this table."""
         direction = "higher is better" if self.higher_is_better else "lower is better"
         notes = [f"{METRIC_LABELS.get(self.metric, self.metric)} ({direction}); cells: mean(std) over seeds "
-                 f"(sample std, ddof=1); best per column in bold, second in italics."]
+                 f"({std_note(self.std_ddof)}); best per column in bold, second in italics."]
         notes.append("avg. rank: rank of the row's mean within each task column over all rows (ties share the "
                      "average rank), averaged over the tasks the row has a value for.")
         present = self.mean.notna()
@@ -341,7 +377,8 @@ class PaperTable:
 def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | None = None,
                 method_order: Sequence[str] | None = None, backbone_order: Sequence[str] | None = None,
                 task_order: Sequence[str] | None = None, decimals: int = 3,
-                not_applicable: Iterable[Mapping[str, str]] | None = None) -> PaperTable:
+                not_applicable: Iterable[Mapping[str, str]] | None = None,
+                std_ddof: int | None = None) -> PaperTable:
     """Build the paper-style table of ``metric`` from :func:`summarize` output.
 
     Rows are backbone × method pairs that occur in ``summary`` (backbones in ``backbone_order`` then sorted;
@@ -350,8 +387,10 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     a missing cell: shown as "—" and left out of that column's ranking. ``higher_is_better`` defaults to the
     metric's direction in :data:`HIGHER_IS_BETTER`. ``not_applicable`` lists {task, backbone, reason} pairs that
     are not run by design: their cells read "n/a" with the reason in a note, and a backbone that runs none of
-    the tasks still gets its rows, so the table says why it is empty.
+    the tasks still gets its rows, so the table says why it is empty. ``std_ddof``: the ddof of the summary's
+    stds, for the note (default: the summary's ``std_ddof`` column, else 1).
     """
+    std_ddof = std_ddof_of(summary, std_ddof)
     if higher_is_better is None:
         if metric not in HIGHER_IS_BETTER:
             raise ValueError(f"say whether higher is better for metric {metric!r}")
@@ -386,4 +425,4 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     avg_rank = rank.mean(axis=1, skipna=True)
     return PaperTable(metric=metric, higher_is_better=bool(higher_is_better), tasks=tasks, rows=rows,
                       mean=mean, std=std, n_seeds=n_seeds, rank=rank, avg_rank=avg_rank, decimals=decimals,
-                      not_applicable=skipped)
+                      not_applicable=skipped, std_ddof=std_ddof)

@@ -20,6 +20,7 @@ rule aggregate_tables:
     params:
         method_order=METHOD_ORDER,
         task_order=TASK_ORDER,
+        std_ddof=config.get("std_ddof", 1),  # std over seeds: 1 sample std, 0 the MEX authors' (numpy default)
     log:
         "results/logs/aggregate_tables.log",
     conda:
@@ -122,5 +123,6 @@ use rule aggregate_tables as aggregate_other_split_tasks with:
         method_order=METHOD_ORDER,
         task_order=OTHER_TASKS,
         not_applicable=skipped_pairs(OTHER_TASKS),
+        std_ddof=config.get("std_ddof", 1),
     log:
         "results/logs/aggregate_other_split_tasks.log",

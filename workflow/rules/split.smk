@@ -7,6 +7,8 @@ rule split_task:
         table="results/splits/{task}.csv",
     params:
         task=lambda wildcards: TASKS[wildcards.task],
+        # a changed tie rule re-runs the split (Snakemake's params trigger) and everything downstream
+        split_ties=config.get("split_ties", "held_out"),
     log:
         "results/logs/split_task/{task}.log",
     conda:
