@@ -5,8 +5,9 @@
   :func:`extrapbench.report.tables.paper_table` on the MEX rows of the summary.
 * :func:`running_time_table` — inference seconds per test sample per method and backbone, pooled over tasks
   and seeds, with the ratio to ERM.
-* :func:`candidate_range_table` — MEX's candidate-range ablation: which range each MEX entry searched, its test
-  MAE and the difference to the leak-free default (``candidate_range: train_margin``).
+* :func:`candidate_range_table` — MEX's candidate-range ablation: which range each MEX entry searched, the share
+  of test labels outside it (from the runs' predictions), its test MAE and the difference to the reference range
+  (the release's fixed prior, ``candidate_range: prior``; else ``train_margin``).
 * :func:`plot_lambda_sensitivity` — Fig. 6: MEX test MAE against λ (``lambda_abs``) over the model-selection
   grid points, against ERM and the best baseline.
 
@@ -34,23 +35,25 @@ import pandas as pd  # noqa: E402
 from extrapbench.report.figures import target_axis_label  # noqa: E402
 from extrapbench.report.tables import (  # noqa: E402
     METRIC_LABELS, MISSING, PaperTable, _latex_escape, display_name, order_backbones, order_methods, order_tasks,
-    paper_table)
+    paper_table, std_ddof_of, std_note)
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
 
 #: MEX's score-module variants in the paper's Table 4 order.
 SCORE_ORDER = ("mlp", "mlp+cos", "cos")
-#: The leak-free candidate range every other range is compared against (``extrapbench.methods.mex``).
-DEFAULT_CANDIDATE_RANGE = "train_margin"
+#: MEX's default candidate range (``extrapbench.methods.mex``): the release's fixed prior.
+DEFAULT_CANDIDATE_RANGE = "prior"
+#: Leak-free range kinds, in the order a reference entry for Δ is looked for among a task's MEX entries.
+REFERENCE_CANDIDATE_RANGES = ("prior", "train_margin")
 #: MEX hyper-parameters that only choose the candidate range (ignored when matching an entry to its reference).
 RANGE_KEYS = ("candidate_range", "range_margin", "range_prior")
 #: Hyper-parameter that Fig. 6 puts on the x axis.
 LAMBDA_KEY = "lambda_abs"
 
 _CANDIDATE_RANGE_LABELS = {
-    "train_margin": "train range ± margin (leak-free default)",
-    "prior": "user prior",
+    "train_margin": "train range ± margin (leak-free)",
+    "prior": "fixed prior (authors' release; default)",
     "dataset": "whole-dataset range (paper; leaks the test range)",
 }
 
@@ -231,10 +234,16 @@ def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] 
         if any(s.get("split") in ("held_out_elements", "element_count") for s in summaries.values()):
             notes.append("Held-out-element and element-count splits (paper B) have no validation set of their "
                          "own: val is a seeded random 15% of the train pool; test is exactly the held-out set.")
-    unassigned = frame["n_total"].notna() & (frame["n_total"] != frame[[f"n_{p}" for p in PARTS]].sum(axis=1))
+    part_sum = frame[[f"n_{p}" for p in PARTS]].sum(axis=1)
+    unassigned = frame["n_total"].notna() & (frame["n_total"] > part_sum)
     if unassigned.any():
-        notes.append("total ≠ train + val + test for " + ", ".join(frame.loc[unassigned, "task"])
+        notes.append("total > train + val + test for " + ", ".join(frame.loc[unassigned, "task"])
                      + ": some rows were assigned to no part (see the split's tie_rule / split rule).")
+    shared = frame["n_total"].notna() & (frame["n_total"] < part_sum)
+    if shared.any():
+        notes.append("total < train + val + test for " + ", ".join(frame.loc[shared, "task"])
+                     + ": materials whose label equals a cut are counted in both neighbouring parts "
+                       "(split_ties: both_sides, the MEX authors' rule).")
     tie_rules = sorted({str(r) for r in frame["tie_rule"].dropna() if str(r)})
     if len(tie_rules) == 1:
         notes.append(f"Ties at a cut: {tie_rules[0]}.")
@@ -357,10 +366,12 @@ class VariantTables:
 
 def variant_tables(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Mapping | PathLike],
                    metrics: Sequence[str] = ("mae", "gm"), task_order: Sequence[str] | None = None,
-                   backbone_order: Sequence[str] | None = None, decimals: int = 3) -> VariantTables:
+                   backbone_order: Sequence[str] | None = None, decimals: int = 3,
+                   std_ddof: int | None = None) -> VariantTables:
     """Table 4 from the summary's rows of every method entry whose registered method is MEX (known from the
     runs' provenance), one row per backbone × entry, labelled by its ``score`` hyper-parameter. Cells, bold /
-    italics and average ranks as in :func:`paper_table` (ranked among the MEX entries only)."""
+    italics and average ranks as in :func:`paper_table` (ranked among the MEX entries only); ``std_ddof`` as
+    there (default: the summary's)."""
     if not isinstance(provenance, pd.DataFrame):
         provenance = read_run_provenance(provenance)
     mex = _mex_entries(provenance)
@@ -386,7 +397,7 @@ def variant_tables(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Ma
     rows["method"] = rows["method"].map(dict(zip(entries["method"], entries["label"])))
     label_order = list(entries["label"])
     tables = {metric: paper_table(rows, metric, method_order=label_order, backbone_order=backbone_order,
-                                  task_order=task_order, decimals=decimals)
+                                  task_order=task_order, decimals=decimals, std_ddof=std_ddof)
               for metric in metrics if f"{metric}_mean" in rows.columns}
     if not tables:
         raise ValueError(f"the summary has none of the metrics {list(metrics)}")
@@ -407,9 +418,11 @@ def variant_tables(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Ma
 # Running time
 # ----------------------------------------------------------------------------------------------------------
 
-def pooled_mean_std(means: Sequence[float], stds: Sequence[float], counts: Sequence[int]) -> tuple[float, float, int]:
-    """Mean and sample std (ddof=1) of all the underlying values, from per-group means, sample stds and
-    counts (a group of one has no std: it contributes no within-group spread). NaN groups are skipped."""
+def pooled_mean_std(means: Sequence[float], stds: Sequence[float], counts: Sequence[int],
+                    ddof: int = 1) -> tuple[float, float, int]:
+    """Mean and std (with `ddof`) of all the underlying values, from per-group means, stds computed with the
+    same ddof, and counts (a group of one has no std: it contributes no within-group spread). NaN groups are
+    skipped; a single value overall has no std (NaN)."""
     frame = pd.DataFrame({"m": means, "s": stds, "n": counts}).dropna(subset=["m", "n"])
     frame = frame[frame["n"] > 0]
     total = int(frame["n"].sum())
@@ -418,17 +431,19 @@ def pooled_mean_std(means: Sequence[float], stds: Sequence[float], counts: Seque
     mean = float((frame["n"] * frame["m"]).sum() / total)
     if total < 2:
         return mean, math.nan, total
-    within = ((frame["n"] - 1) * frame["s"].fillna(0.0) ** 2).sum()
+    within = ((frame["n"] - ddof) * frame["s"].fillna(0.0) ** 2).sum()      # each group's sum of squares
     between = (frame["n"] * (frame["m"] - mean) ** 2).sum()
-    return mean, float(math.sqrt((within + between) / (total - 1))), total
+    return mean, float(math.sqrt((within + between) / (total - ddof))), total
 
 
 def running_time_table(summary: pd.DataFrame, reference: str = "erm", metric: str = "seconds_per_sample",
                        method_order: Sequence[str] | None = None,
-                       backbone_order: Sequence[str] | None = None) -> TextTable:
-    """Inference seconds per test sample: rows = methods, columns = backbones; each cell the mean ± sample std
+                       backbone_order: Sequence[str] | None = None, std_ddof: int | None = None) -> TextTable:
+    """Inference seconds per test sample: rows = methods, columns = backbones; each cell the mean ± std
     over every (task, seed) run of that method and backbone (pooled exactly from the summary's per-task mean,
-    std and n_seeds), and its ratio to ``reference`` (ERM) computed on the tasks both ran."""
+    std and n_seeds, with the summary's ddof: ``std_ddof``, default its ``std_ddof`` column, else 1), and its
+    ratio to ``reference`` (ERM) computed on the tasks both ran."""
+    ddof = std_ddof_of(summary, std_ddof)
     mean_column, std_column = f"{metric}_mean", f"{metric}_std"
     if mean_column not in summary.columns:
         raise ValueError(f"summary has no column {mean_column!r}")
@@ -444,7 +459,7 @@ def running_time_table(summary: pd.DataFrame, reference: str = "erm", metric: st
                            & summary[mean_column].notna()]
             if rows.empty:
                 continue
-            mean, std, n_runs = pooled_mean_std(rows[mean_column], rows[std_column], rows["n_seeds"])
+            mean, std, n_runs = pooled_mean_std(rows[mean_column], rows[std_column], rows["n_seeds"], ddof)
             ref = summary[(summary["method"] == reference) & (summary["backbone"] == backbone)
                           & summary[mean_column].notna()]
             common = sorted(set(rows["task"]) & set(ref["task"]))
@@ -477,8 +492,8 @@ def running_time_table(summary: pd.DataFrame, reference: str = "erm", metric: st
                        if not pd.isna(r["seconds_per_sample_std"]) else _fmt_sig(r["seconds_per_sample_mean"]))
             row.append(MISSING if pd.isna(r[f"ratio_to_{reference}"]) else f"{r[f'ratio_to_{reference}']:.2f}")
         cells.append(row)
-    notes = ["Seconds per test sample of the timed test-set prediction (after a warm-up batch): mean ± sample "
-             "std (ddof=1) over all tasks and seeds of the method and backbone.",
+    notes = ["Seconds per test sample of the timed test-set prediction (after a warm-up batch): mean ± std "
+             f"({std_note(ddof)}) over all tasks and seeds of the method and backbone.",
              f"× {display_name(reference)}: the method's mean over the tasks that {display_name(reference)} also "
              f"ran, divided by {display_name(reference)}'s mean over the same tasks.",
              "Timings depend on the machine and batch size each run had (see each run's provenance.json "
@@ -521,15 +536,56 @@ def _reference_entry(entry: pd.Series, candidates: pd.DataFrame) -> tuple[str | 
     return best["method"], differences(best)
 
 
+_PREDICTIONS_PATH = re.compile(r"(?P<task>[^/]+)/(?P<backbone>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/"
+                               r"predictions\.csv$")
+
+
+def read_test_labels(predictions_paths: Iterable[PathLike]) -> dict:
+    """{(task, backbone, method, seed): test labels (transformed units)} from the runs' ``predictions.csv``
+    (``.../runs/{task}/{backbone}/{method}/seed{seed}/predictions.csv``: columns split, y_true)."""
+    labels = {}
+    for path in predictions_paths:
+        match = _PREDICTIONS_PATH.search(Path(path).as_posix())
+        if match is None:
+            raise ValueError(f"{path}: not a run's predictions file (.../{{task}}/{{backbone}}/{{method}}/"
+                             "seed{seed}/predictions.csv)")
+        frame = pd.read_csv(path)
+        key = (match["task"], match["backbone"], match["method"], int(match["seed"]))
+        labels[key] = frame.loc[frame["split"] == "test", "y_true"].to_numpy(float)
+    return labels
+
+
+def unreachable_share(labels: np.ndarray, low: float, high: float) -> float:
+    """Share of ``labels`` outside [low, high]: labels a search confined to that interval can never predict.
+    A label within float rounding of an end counts as inside (ends are recorded after a round trip through
+    the standardisation). NaN without labels or without a range."""
+    labels = np.asarray(labels, float)
+    if not len(labels) or pd.isna(low) or pd.isna(high):
+        return math.nan
+    tolerance = 1e-9 * np.maximum(1.0, np.abs(labels))
+    return float(np.mean((labels < low - tolerance) | (labels > high + tolerance)))
+
+
+def _entry_test_labels(test_labels: dict, task: str, backbone: str, method: str, seed) -> np.ndarray | None:
+    """The test labels of an entry's run (its first seed), else of any run of the task (same test set)."""
+    if (task, backbone, method, seed) in test_labels:
+        return test_labels[(task, backbone, method, seed)]
+    same = [v for (t, b, m, _), v in test_labels.items() if (t, b, m) == (task, backbone, method)]
+    same = same or [v for (t, *_), v in test_labels.items() if t == task]
+    return same[0] if same else None
+
+
 def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Mapping | PathLike],
                           split_json_paths: Iterable[PathLike] | None = None, metric: str = "mae",
                           task_order: Sequence[str] | None = None, backbone_order: Sequence[str] | None = None,
-                          decimals: int = 3) -> TextTable:
+                          decimals: int = 3, predictions_paths: Iterable[PathLike] | None = None) -> TextTable:
     """One row per (task, backbone, MEX entry): the candidate-range kind, the [l, u] it searched (transformed
     units, from the runs' ``method_details``), test ``metric`` mean(std) over seeds from the summary, and
-    Δ = mean − mean of the leak-free reference entry (``candidate_range: train_margin``, same hyper-parameters
-    otherwise when there is one; positive Δ: worse than the leak-free range). With split JSONs, the test label
-    range is shown next to it, so a range that covers the test labels only because it saw them is visible."""
+    Δ = mean − mean of the reference entry: among the task's entries with the same hyper-parameters apart from
+    the range (else the same score module), one with the default fixed prior (``candidate_range: prior``), else
+    one with ``train_margin``. With split JSONs, the test label range is shown next to it, so a range that
+    covers the test labels only because it saw them is visible. With the runs' ``predictions.csv``, the share
+    of test labels outside [l, u] (``test_unreachable_share``): labels the search cannot reach at all."""
     if not isinstance(provenance, pd.DataFrame):
         provenance = read_run_provenance(provenance)
     mex = _mex_entries(provenance)
@@ -539,6 +595,7 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
     for path in split_json_paths or []:
         split = _read_json(path)
         test_ranges[split.get("task", Path(path).stem)] = (split["test"]["min"], split["test"]["max"])
+    test_labels = read_test_labels(predictions_paths or [])
 
     # one entry per (task, backbone, method): the first seed's provenance; ranges must agree over seeds
     per_entry = []
@@ -561,14 +618,15 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
             block = entries[(entries["task"] == task) & (entries["backbone"] == backbone)]
             if block.empty:
                 continue
-            defaults = block[block["candidate_range"] == DEFAULT_CANDIDATE_RANGE]
+            leak_free = [block[block["candidate_range"] == kind] for kind in REFERENCE_CANDIDATE_RANGES]
+            references = next((b for b in leak_free if not b.empty), block.iloc[0:0])
             for method in order_methods(block["method"]):
                 entry = block[block["method"] == method].iloc[0]
                 key = (task, backbone, method)
                 mean = by_key.loc[key, mean_column] if key in by_key.index else math.nan
                 std = by_key.loc[key, std_column] if key in by_key.index and std_column in by_key else math.nan
                 n_seeds = by_key.loc[key, "n_seeds"] if key in by_key.index else 0
-                reference, differs = _reference_entry(entry, defaults)
+                reference, differs = _reference_entry(entry, references)
                 ref_key = (task, backbone, reference)
                 ref_mean = by_key.loc[ref_key, mean_column] if reference and ref_key in by_key.index else math.nan
                 record = {"task": task, "backbone": backbone, "method": method, "score": entry["score"],
@@ -581,20 +639,31 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
                 if test_ranges:
                     low, high = test_ranges.get(task, (math.nan, math.nan))
                     record["test_min"], record["test_max"] = low, high
+                if test_labels:
+                    labels = _entry_test_labels(test_labels, task, backbone, method, entry["seed"])
+                    record["n_test_labels"] = 0 if labels is None else len(labels)
+                    record["test_unreachable_share"] = (math.nan if labels is None else unreachable_share(
+                        labels, entry["range_low"], entry["range_high"]))
                 records.append(record)
     frame = pd.DataFrame(records)
 
     header = ["Task", "Backbone", "Entry", "Score", "Candidate range", "[l, u] used"]
+    align = ["l"] * len(header)
     if test_ranges:
         header.append("Test labels")
+        align.append("l")
+    if test_labels:
+        header.append("Test labels outside [l, u]")
+        align.append("r")
     header += [f"{metric.upper()} mean(std)", "Reference", f"Δ{metric.upper()} vs reference"]
+    align += ["r", "l", "r"]
     cells, bold = [], set()
     previous = (None, None)
     for r, rec in frame.iterrows():
         kind = rec["candidate_range"]
         kind_text = _CANDIDATE_RANGE_LABELS.get(kind, str(kind))
         if kind == "train_margin" and rec["range_margin"] is not None and not pd.isna(rec["range_margin"]):
-            kind_text = f"train range ± {rec['range_margin']:g} span (leak-free default)"
+            kind_text = f"train range ± {rec['range_margin']:g} span (leak-free)"
         used = _fmt_range(rec["range_low"], rec["range_high"])
         if rec["range_varies_over_seeds"]:
             used += " (first seed; varies)"
@@ -614,6 +683,9 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
                display_name(rec["method"]), str(rec["score"]), kind_text, used]
         if test_ranges:
             row.append(_fmt_range(rec.get("test_min"), rec.get("test_max")))
+        if test_labels:
+            share = rec["test_unreachable_share"]
+            row.append(MISSING if pd.isna(share) else f"{100 * share:.1f}% of {int(rec['n_test_labels'])}")
         row += [value, ref_text, delta]
         if kind == "dataset":
             bold.add((r, header.index("Candidate range")))
@@ -623,21 +695,24 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
              f"units, mean(std) over seeds (sample std; — for a single seed).",
              "[l, u] used: the interval MEX's Monte-Carlo search drew candidate labels from (transformed units, "
              "recorded by each run in provenance.json method_details).",
-             "Reference: the leak-free entry (candidate_range: train_margin) with the same hyper-parameters "
-             "apart from the range, else the one with the same score module; Δ = entry − reference "
-             "(negative: the entry has the lower error).",
+             "Reference: the entry with the default fixed prior (candidate_range: prior), else one with "
+             "candidate_range: train_margin, with the same hyper-parameters apart from the range, else the one "
+             "with the same score module; Δ = entry − reference (negative: the entry has the lower error).",
              "The paper's choice, the whole-dataset range (bold), includes the test labels' range: any gain it "
              "shows over the leak-free range is information from the test set, not extrapolation."]
+    if test_labels:
+        notes.append("Test labels outside [l, u]: the share of the task's test labels (from the run's "
+                     "predictions.csv) that lie outside the searched interval; MEX can never predict them, so "
+                     "their error is at least their distance to the nearer end.")
     kinds = sorted({str(k) for k in frame["candidate_range"].dropna()})
     if len(kinds) <= 1:
         notes.append(f"Only one candidate-range kind was run ({', '.join(kinds) or 'unknown'}): there is no "
                      "contrast to show. Add a MEX entry such as `mex_dataset_range: {method: mex, "
                      "candidate_range: dataset}` to the config to measure the effect of the paper's leaky range.")
     if frame["reference"].isna().any():
-        notes.append("Reference 'none': no train_margin MEX entry with that score module ran for the task and "
-                     "backbone.")
-    table = TextTable("MEX candidate-range ablation", header, cells, frame, notes,
-                      align=["l"] * (len(header) - 3) + ["r", "l", "r"], bold=bold)
+        notes.append("Reference 'none': no prior or train_margin MEX entry with that score module ran for the "
+                     "task and backbone.")
+    table = TextTable("MEX candidate-range ablation", header, cells, frame, notes, align=align, bold=bold)
     return table
 
 
