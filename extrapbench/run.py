@@ -20,6 +20,7 @@ from torch_geometric.loader import DataLoader
 
 from extrapbench.config import resolve_entry
 from extrapbench.data import write_atomic
+from extrapbench.device import loader_options, resolve_device, synchronize
 from extrapbench.methods.base import LabelContext
 from extrapbench.provenance import provenance
 from extrapbench.registry import BACKBONES, METHODS
@@ -47,7 +48,8 @@ def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, 
 
 def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) -> tuple[Dict[str, list], dict]:
     """Graphs of the split members, and how the graphs were built (cutoff, max_neighbors)."""
-    stored = torch.load(graphs_pt, weights_only=False)
+    # onto the host whatever device wrote them: data stay there and travel to the run's device per batch
+    stored = torch.load(graphs_pt, map_location="cpu", weights_only=False)
     by_id = dict(zip(stored["ids"], stored["graphs"]))
     missing = [i for ids in ids_by_part.values() for i in ids if i not in by_id]
     if missing:
@@ -80,7 +82,6 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     started = time.perf_counter()
     torch.set_num_threads(threads)
     seed_everything(seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     summary, split_table = load_split(split_json, split_csv)
     ids_by_part = {part: list(map(str, summary[part]["ids"])) for part in PARTS}
 
@@ -92,7 +93,8 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
         samples, graph_meta = graph_samples(inputs, ids_by_part)
         backbone_params = graph_backbone_params(backbone_cls, backbone_params, graph_meta, inputs)
 
-    target = split_table["target"]
+    # with `split_ties: both_sides` a material tied at a cut has a row in each of its two parts: one target per id
+    target = split_table.loc[~split_table.index.duplicated(), "target"]
     train_y = target.loc[ids_by_part["train"]].to_numpy(float)
     mean, std = float(train_y.mean()), float(train_y.std()) or 1.0
     for part, ids in ids_by_part.items():
@@ -101,13 +103,18 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
             sample.y = torch.tensor([value])
 
     config = TrainConfig(**train_params)
-    loaders = {"val": DataLoader(samples["val"], batch_size=max(config.batch_size, 256)),
-               "test": DataLoader(samples["test"], batch_size=max(config.batch_size, 256))}
+    device = resolve_device(config.device)   # the run's one device decision: method, batches, timings follow it
+    host = loader_options(config.num_workers, config.pin_memory, device)
+    loaders = {"val": DataLoader(samples["val"], batch_size=max(config.batch_size, 256), **host),
+               "test": DataLoader(samples["test"], batch_size=max(config.batch_size, 256), **host)}
 
     all_y = target.to_numpy(float)
+    val_y = target.loc[ids_by_part["val"]].to_numpy(float)
     labels = LabelContext(train_min=(train_y.min() - mean) / std, train_max=(train_y.max() - mean) / std,
                           side=summary.get("side"), dataset_min=(all_y.min() - mean) / std,
-                          dataset_max=(all_y.max() - mean) / std, mean=mean, std=std)
+                          dataset_max=(all_y.max() - mean) / std, mean=mean, std=std,
+                          val_min=(val_y.min() - mean) / std if len(val_y) else None,
+                          val_max=(val_y.max() - mean) / std if len(val_y) else None)
     in_dim = samples["train"][0].x.shape[-1] if backbone_cls.input_kind == "composition" else None
     backbone = backbone_cls(in_dim=in_dim, **backbone_params) if in_dim else backbone_cls(**backbone_params)
     registered_method, method_params = resolve_entry(method_name, method_params)
@@ -117,16 +124,19 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     train_labels = np.array([float(s.y) for s in samples["train"]])
     sampler = method.train_batch_sampler(train_labels, config.batch_size, generator)
     if sampler is not None:
-        loaders["train"] = DataLoader(samples["train"], batch_sampler=sampler)
+        loaders["train"] = DataLoader(samples["train"], batch_sampler=sampler, **host)
         loaders["train"].generator = generator  # so the trainer checkpoints the sampler's random state
     else:
         loaders["train"] = DataLoader(samples["train"], batch_size=config.batch_size, shuffle=True,
-                                      generator=generator, drop_last=len(samples["train"]) > config.batch_size)
+                                      generator=generator, drop_last=len(samples["train"]) > config.batch_size,
+                                      **host)
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = {"backbone": [backbone_name, backbone_params], "method": [method_name, method_params],
-                   "train": train_params, "seed": seed, "split": summary["test"]["n"]}
+                   "train": train_params, "seed": seed,
+                   "split": {part: summary[part]["n"] for part in PARTS},
+                   "split_ties": summary.get("split_ties")}
     # `result` is the last stage's: the one that produces predictions and was selected on val MAE
     result, results = train_stages(method, loaders["train"], loaders["val"], config, label_std=std,
                                    run_dir=run_dir, run_fingerprint=fingerprint, progress=progress)
@@ -135,12 +145,16 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
                              "resumed_from_epoch": r.resumed_from_epoch} for stage, r in results.items()}
     train_seconds = time.perf_counter() - started
 
-    # inference cost: time the test-set prediction alone (after one warm-up batch)
-    predict_loader(method, DataLoader(samples["test"][:8], batch_size=8))
+    # inference cost: time the test-set prediction alone (after one warm-up batch), with the device's queued
+    # work finished before each clock read (CUDA kernels run asynchronously)
+    amp = result.amp_active
+    predict_loader(method, DataLoader(samples["test"][:8], batch_size=8), amp)
+    synchronize(device)
     t0 = time.perf_counter()
-    test_pred, _ = predict_loader(method, loaders["test"])
+    test_pred, _ = predict_loader(method, loaders["test"], amp)
+    synchronize(device)
     seconds_per_sample = (time.perf_counter() - t0) / len(samples["test"])
-    val_pred, _ = predict_loader(method, loaders["val"])
+    val_pred, _ = predict_loader(method, loaders["val"], amp)
 
     rows = []
     for part, pred in (("val", val_pred), ("test", test_pred)):
@@ -157,10 +171,13 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
               "label_standardisation": {"mean": mean, "std": std},
               "config": {"backbone": backbone_params, "method": {**method.hparams},
                          "train": asdict(config), "resolved": resolved_config or {}},
-              "method_details": method.describe(), "selection": selection, **provenance(device)}
+              "method_details": method.describe(), "selection": selection,
+              "amp_active": result.amp_active, **provenance(device)}
 
     write_atomic(lambda p: pd.DataFrame(history).to_csv(p, index=False), outputs["history"])
-    write_atomic(lambda p: torch.save({"state_dict": method.state_dict(), "method": method_name,
+    # weights saved from the host, so the checkpoint loads on any machine without map_location
+    host_state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
+    write_atomic(lambda p: torch.save({"state_dict": host_state, "method": method_name,
                                        "backbone": backbone_name, "record": record}, p), outputs["checkpoint"])
     write_atomic(lambda p: Path(p).write_text(json.dumps(record, indent=2, default=str)), outputs["provenance"])
     # predictions last: their presence marks a finished run

@@ -39,3 +39,23 @@ def test_backbone_step_time_measures_painn_on_real_structures():
     assert record["backbone"] == "painn"
     assert record["atoms"] > 4 and record["edges"] > 0 and record["parameters"] > 0
     assert record["median_step_wall_seconds"] > 0
+
+
+def test_gpu_check_runs_tiny_on_cpu_and_projects_the_paper_grid():
+    out = run_script("benchmarks/gpu_check.py", "--tiny", "--epochs", "2")
+    lines = out.splitlines()
+    for method in ("erm", "mex"):
+        line = next(line for line in lines if line.startswith(f"{method}:"))
+        assert float(line.split()[1]) > 0 and "s/epoch" in line and "AMP active False" in line
+    val_lines = [line for line in lines if "val MAE per epoch" in line]
+    assert len(val_lines) == 2 and all(len(line.split(":")[1].split(",")) == 2 for line in val_lines)
+    total = next(line for line in lines if line.startswith("projected paper grid"))
+    assert float(total.split()[3]) > 0
+    assert sum(line.startswith(("  formation", "  shear", "  refractive", "  phonons")) for line in lines) == 7
+
+
+def test_collation_share_reports_a_share_per_batch_size():
+    out = run_script("benchmarks/collation_share.py", "--batch-sizes", "4", "--batches", "1", "--warmup", "0",
+                     "--structures", "16")
+    row = out.strip().splitlines()[-1].split()
+    assert row[0] == "4" and 0 < float(row[-1].rstrip("%")) < 100

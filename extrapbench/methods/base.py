@@ -16,6 +16,11 @@ A method owns the backbone (as ``self.backbone``) plus its own heads and losses.
   full run of the protocol (fresh optimiser, early stopping, best-val weights) and ``begin_stage`` switches
   what trains; ``selection_loss(val_loader)`` may replace val MAE as the number a stage is selected on (None:
   val MAE).
+
+Devices: the trainer hands every method its batches (and ``selection_loss`` its loader's batches) already on the
+device of the method's parameters. A method that makes tensors of its own (noise, indices, generators) makes them
+on its inputs' device (``y.device``), never on the default one; tests/test_device.py checks every registered
+method on a simulated CUDA device.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ class LabelContext:
     dataset_max: float
     mean: float                # standardisation, in transformed-target units
     std: float
+    val_min: float | None = None   # validation labels (model selection sees them); None when not given
+    val_max: float | None = None
 
 
 def mlp(in_dim: int, hidden_dim: int, out_dim: int, num_layers: int) -> nn.Sequential:
