@@ -2,6 +2,9 @@
 
 Inputs are files the earlier stages wrote once per dataset (Magpie features or graphs) and per task (the
 split). Targets are standardised on train statistics; every output is in transformed-target units.
+predictions.csv holds val and test rows and, for a final run (`predict_train`), the train rows too: the
+in-range samples that detection precision counts false positives on. Grid points skip them (selection reads
+only val).
 """
 from __future__ import annotations
 
@@ -78,7 +81,8 @@ def graph_backbone_params(backbone_cls, params: Dict[str, Any], graph_meta: dict
 def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_params: Dict[str, Any],
                  method_name: str, method_params: Dict[str, Any], train_params: Dict[str, Any], seed: int,
                  run_dir, outputs: Dict[str, str], resolved_config: Dict[str, Any] | None = None,
-                 threads: int = 1, progress: bool = True, selection: Dict[str, Any] | None = None) -> dict:
+                 threads: int = 1, progress: bool = True, selection: Dict[str, Any] | None = None,
+                 predict_train: bool = True) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(threads)
     seed_everything(seed)
@@ -155,9 +159,14 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     synchronize(device)
     seconds_per_sample = (time.perf_counter() - t0) / len(samples["test"])
     val_pred, _ = predict_loader(method, loaders["val"], amp)
+    predicted = [("val", val_pred), ("test", test_pred)]
+    if predict_train:  # in-range samples: what a detection false positive is measured on (metrics.py)
+        train_pred, _ = predict_loader(method, DataLoader(samples["train"], batch_size=max(config.batch_size, 256),
+                                                          **host), amp)
+        predicted.insert(0, ("train", train_pred))
 
     rows = []
-    for part, pred in (("val", val_pred), ("test", test_pred)):
+    for part, pred in predicted:
         for i, p in zip(ids_by_part[part], pred):
             rows.append((i, part, float(target.loc[i]), float(p) * std + mean))
     predictions = pd.DataFrame(rows, columns=["id", "split", "y_true", "y_pred"])

@@ -30,4 +30,5 @@ run_training(
     outputs={"predictions": sm.output.predictions, "history": sm.output.history,
              "checkpoint": sm.output.checkpoint, "provenance": sm.output.provenance},
     resolved_config={k: v for k, v in sm.config.items()}, threads=sm.threads, selection=selection,
+    predict_train=bool(sm.params.predict_train),
 )

@@ -15,6 +15,7 @@ rule train:
         seed=lambda wildcards: int(wildcards.seed),
         point=None,
         run_dir=RUN_DIR,
+        predict_train=True,
     log:
         RUN_DIR.replace("results/runs", "results/logs/train") + ".log",
     conda:
@@ -43,6 +44,7 @@ use rule train as train_grid_point with:
         seed=SELECTION.get("seed", 0),
         point=grid_point_params,
         run_dir=POINT_DIR,
+        predict_train=False,  # selection reads val rows only
     log:
         POINT_DIR.replace("results/selection", "results/logs/train_grid_point") + ".log",
 
