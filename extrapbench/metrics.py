@@ -11,7 +11,10 @@ Conventions chosen here, because neither paper states them:
 * ``spearman`` returns NaN when either array is constant (the rank correlation is undefined; scipy would warn
   and return NaN too). ``r2`` returns NaN when the true labels are constant (zero total variance).
 * Extrapolative-sample detection (``detection_scores``) uses strict inequalities against the train range and
-  treats degenerate cases as documented in its docstring.
+  treats degenerate cases as documented in its docstring. In ``run_metrics`` recall is measured on val ∪ test
+  (the paper's Figure 5) and precision / F1 on train ∪ val ∪ test, where a train sample predicted beyond the
+  train range is a false positive; on val ∪ test alone every sample of a range split is extrapolative, so
+  precision would be 1 by construction. Without train predictions precision and F1 are null.
 """
 from __future__ import annotations
 
@@ -39,6 +42,12 @@ METRIC_KEYS = (
     "seconds_per_sample",
 )
 RUN_ID_KEYS = ("task", "backbone", "method", "seed")
+
+#: One line each, for the tables' notes: what recall and precision are measured on.
+RECALL_DEFINITION = ("recall: share of the val ∪ test samples (all beyond the train range on the task's side) whose "
+                     "prediction also lies beyond the train range on that side.")
+PRECISION_DEFINITION = ("precision: share of the train ∪ val ∪ test samples predicted beyond the train range that "
+                        "truly lie beyond it (a train sample predicted there is a false positive); F1 = 2PR/(P+R).")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -112,7 +121,8 @@ def beyond_train_range(values, train_min: float, train_max: float, side: str) ->
 def detection_scores(y_true, y_pred, train_min: float, train_max: float, side: str) -> dict[str, float]:
     """Recall, precision and F1 of detecting extrapolative samples from the model's predictions.
 
-    Pass the val ∪ test samples. A sample is *truly extrapolative* when its true label lies strictly beyond
+    Pass the samples to score (``run_metrics`` passes val ∪ test for recall and train ∪ val ∪ test for
+    precision, so that in-range samples can be false positives). A sample is *truly extrapolative* when its true label lies strictly beyond
     the train range on the task's side (y > train_max for "top", y < train_min for "bottom"); for the
     range splits of SPEC §2 every val/test sample is. It is *detected* when its prediction lies strictly
     beyond the train range on that side. The paper's Figure 5 reports recall.
@@ -137,12 +147,7 @@ def detection_scores(y_true, y_pred, train_min: float, train_max: float, side: s
 
     recall = n_true_positive / n_extrapolative if n_extrapolative > 0 else math.nan
     precision = n_true_positive / n_detected if n_detected > 0 else 0.0
-    if math.isnan(recall):
-        f1 = math.nan
-    elif precision + recall == 0.0:
-        f1 = 0.0
-    else:
-        f1 = 2.0 * precision * recall / (precision + recall)
+    f1 = _f1(precision, recall)
     return {
         "recall": float(recall),
         "precision": float(precision),
@@ -151,6 +156,15 @@ def detection_scores(y_true, y_pred, train_min: float, train_max: float, side: s
         "n_detected": n_detected,
         "n_true_positive": n_true_positive,
     }
+
+
+def _f1(precision: float, recall: float) -> float:
+    """2PR / (P + R); NaN when either is undefined, 0 when both are 0."""
+    if math.isnan(recall) or math.isnan(precision):
+        return math.nan
+    if precision + recall == 0.0:
+        return 0.0
+    return 2.0 * precision * recall / (precision + recall)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -177,28 +191,33 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
                 provenance: Mapping[str, Any]) -> dict[str, Any]:
     """All metrics of one run, as written to ``metrics.json``.
 
-    ``predictions`` has columns id, split (val/test), y_true, y_pred; ``split_summary`` is the task's split
-    JSON; ``provenance`` the run's provenance JSON. Test-set metrics: mae, gm, spearman, r2; ``val_mae`` on
-    val; detection (recall/precision/F1) on val ∪ test against the train range; ``seconds_per_sample`` is the
-    test-set inference time recorded by training. NaN values are written as JSON null.
+    ``predictions`` has columns id, split (train/val/test; train rows optional), y_true, y_pred;
+    ``split_summary`` is the task's split JSON; ``provenance`` the run's provenance JSON. Test-set metrics: mae,
+    gm, spearman, r2; ``val_mae`` on val; detection recall on val ∪ test against the train range; detection
+    precision and F1 on train ∪ val ∪ test when the train rows are there (a train sample predicted beyond the
+    train range is a false positive), else null; ``seconds_per_sample`` is the test-set inference time recorded
+    by training. NaN values are written as JSON null.
     """
     required = {"id", "split", "y_true", "y_pred"}
     if not required.issubset(predictions.columns):
         raise ValueError(f"predictions need columns {sorted(required)}, got {list(predictions.columns)}")
-    unknown_splits = set(predictions["split"]) - {"val", "test"}
+    unknown_splits = set(predictions["split"]) - {"train", "val", "test"}
     if unknown_splits:
-        raise ValueError(f"predictions contain splits other than val/test: {sorted(unknown_splits)}")
+        raise ValueError(f"predictions contain splits other than train/val/test: {sorted(unknown_splits)}")
     if provenance.get("task") not in (None, split_summary.get("task")):
         raise ValueError(f"provenance task {provenance.get('task')!r} does not match split "
                          f"{split_summary.get('task')!r}")
 
     test = predictions[predictions["split"] == "test"]
     val = predictions[predictions["split"] == "val"]
+    train = predictions[predictions["split"] == "train"]
     if len(test) == 0:
         raise ValueError("predictions.csv has no test rows")
     _check_ids_match(test, split_summary, "test")
     if len(val) > 0:
         _check_ids_match(val, split_summary, "val")
+    if len(train) > 0:
+        _check_ids_match(train, split_summary, "train")
     if provenance.get("n_test") is not None and int(provenance["n_test"]) != len(test):
         log.warning("provenance n_test=%s but predictions have %d test rows", provenance["n_test"], len(test))
 
@@ -213,9 +232,20 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
     })
 
     side = split_summary.get("side")
+    n_false_positive_train = None
     if side in ("top", "bottom"):
-        detection = detection_scores(predictions["y_true"], predictions["y_pred"],
-                                     split_summary["train"]["min"], split_summary["train"]["max"], side)
+        train_min, train_max = split_summary["train"]["min"], split_summary["train"]["max"]
+        held_out = predictions[predictions["split"] != "train"]
+        detection = detection_scores(held_out["y_true"], held_out["y_pred"], train_min, train_max, side)
+        if len(train) > 0:  # precision / F1 need the in-range samples, where the false positives are
+            everything = detection_scores(predictions["y_true"], predictions["y_pred"], train_min, train_max, side)
+            detection["precision"] = everything["precision"]
+            detection["f1"] = _f1(everything["precision"], detection["recall"])
+            n_false_positive_train = int(beyond_train_range(train["y_pred"], train_min, train_max, side).sum())
+        else:
+            log.info("no train predictions: detection precision and F1 are left out (on val ∪ test alone every "
+                     "sample is extrapolative, so precision would be 1 by construction)")
+            detection["precision"] = detection["f1"] = math.nan
     else:  # a split that is not a label-range split has no "beyond the train range" side
         log.info("split side is %r: detection scores are not defined", side)
         detection = {"recall": math.nan, "precision": math.nan, "f1": math.nan,
@@ -227,6 +257,8 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
         "seconds_per_sample": provenance.get("inference_seconds_per_sample"),
         "n_test": int(len(test)),
         "n_val": int(len(val)),
+        "n_train_predicted": int(len(train)),
+        "n_false_positive_train": n_false_positive_train,
         "n_extrapolative": detection["n_extrapolative"],
         "n_detected": detection["n_detected"],
         "side": side,

@@ -1,18 +1,31 @@
-"""Snakemake script for the table-aggregation rule: all runs' ``metrics.json`` -> summary and paper tables.
+"""Snakemake script for the table-aggregation rule: all runs' ``metrics.json`` -> summary, the paper tables, the
+all-methods tables, the ablation tables and the detection table.
 
 input:  metrics (list of metrics.json paths)
 output: summary (results/tables/summary.csv) and, per metric, named outputs ``{metric}_md``, ``{metric}_tex``
-        and ``{metric}_csv`` — at least mae, gm and spearman (Tables 2, 3, 6); any other metric of
-        extrapbench.report.tables.HIGHER_IS_BETTER (r2, detect_recall, seconds_per_sample, ...) is written too
-        when the rule names its outputs.
+        and ``{metric}_csv`` — at least mae, gm and spearman (Tables 2, 3, 6: the paper's eight methods, ranked
+        within each backbone) — and ``{metric}_all_methods_{md,tex,csv}`` (every method entry, ranked within
+        each backbone); any other metric of extrapbench.report.tables.HIGHER_IS_BETTER (r2, ...) is written too
+        when the rule names its outputs. Optional: ``ablations_{md,tex,csv}`` (every ablation entry against its
+        reference, Δ and paired p) and ``detection_{md,tex,csv}`` (recall; precision and F1 when train
+        predictions exist).
 params: method_order, task_order, backbone_order (optional lists); not_applicable (optional list of
         {task, backbone, reason}: pairs left out by design, shown as "n/a" with the reason); std_ddof (optional,
-        0 or 1, default 1: ddof of the std over seeds, config key std_ddof)
+        0 or 1, default 1: ddof of the std over seeds, config key std_ddof); method_entries (optional: the
+        config's ``methods:`` mapping, to tell variants from methods); ablations (optional: the config key
+        ``ablations``); method_set (optional, "paper" (default) or "all": the rows of the ``{metric}`` tables)
 log:    one file.
 """
 import logging
 
+from extrapbench.report.ablations import ablation_tables
+from extrapbench.report.detection_table import detection_table
+from extrapbench.report.method_sets import method_sets
 from extrapbench.report.tables import HIGHER_IS_BETTER, collect, paper_table, summarize
+
+
+def _paths(output, stem):
+    return {kind: getattr(output, f"{stem}_{kind}", None) for kind in ("md", "tex", "csv")}
 
 
 def main(smk) -> None:
@@ -26,22 +39,44 @@ def main(smk) -> None:
         not_applicable = getattr(smk.params, "not_applicable", None)
         std_ddof = getattr(smk.params, "std_ddof", None)
         std_ddof = 1 if std_ddof is None else int(std_ddof)
+        main_set = getattr(smk.params, "method_set", None) or "paper"
 
         runs = collect(list(smk.input.metrics))
         logging.info("collected %d runs", len(runs))
         summary = summarize(runs, task_order=task_order, method_order=method_order,
                             backbone_order=backbone_order, std_ddof=std_ddof)
         summary.to_csv(smk.output.summary, index=False)
+        sets = method_sets(summary["method"].unique(), getattr(smk.params, "method_entries", None),
+                           getattr(smk.params, "ablations", None), method_order)
+        logging.info("paper set %s; other methods %s; ablations %s", sets.paper, sets.others, sets.ablations)
+        if main_set == "paper" and not sets.paper:
+            main_set = "all"  # none of the paper's eight ran: the main tables hold every method
 
+        common = dict(backbone_order=backbone_order, task_order=task_order, not_applicable=not_applicable,
+                      std_ddof=std_ddof, labels=sets.labels())
         for metric, higher_is_better in HIGHER_IS_BETTER.items():
-            paths = {kind: getattr(smk.output, f"{metric}_{kind}", None) for kind in ("md", "tex", "csv")}
-            if not any(paths.values()):
-                continue
-            table = paper_table(summary, metric, higher_is_better, method_order=method_order,
-                                backbone_order=backbone_order, task_order=task_order,
-                                not_applicable=not_applicable, std_ddof=std_ddof)
-            table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
-            logging.info("wrote the %s table (%d rows, %d tasks)", metric, len(table.rows), len(table.tasks))
+            for which, stem in ((main_set, metric), ("all", f"{metric}_all_methods")):
+                paths = _paths(smk.output, stem)
+                if not any(paths.values()):
+                    continue
+                if f"{metric}_mean" not in summary.columns:
+                    raise ValueError(f"the runs have no {metric} values for the {stem} table")
+                table = paper_table(summary, metric, higher_is_better, methods=sets.select(which),
+                                    extra_notes=sets.notes(which), **common)
+                table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
+                logging.info("wrote the %s table (%d rows, %d tasks)", stem, len(table.rows), len(table.tasks))
+
+        paths = _paths(smk.output, "ablations")
+        if any(paths.values()):
+            ablation_tables(runs, sets, [m for m in ("mae", "gm", "spearman", "r2") if _paths(smk.output, m)["md"]
+                                         or _paths(smk.output, m)["csv"]] or ["mae"], std_ddof, task_order,
+                            backbone_order).write(paths["md"], paths["tex"], paths["csv"])
+            logging.info("wrote the ablation tables (%d entries)", len(sets.ablations))
+        paths = _paths(smk.output, "detection")
+        if any(paths.values()):
+            detection_table(summary, sets.all_methods, task_order, backbone_order,
+                            extra_notes=[n for n in sets.notes("all")[1:]]).write(
+                paths["md"], paths["tex"], paths["csv"])
     except Exception:
         logging.exception("aggregating tables failed")
         raise

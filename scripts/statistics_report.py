@@ -1,14 +1,18 @@
 """Snakemake script for the statistics report: paired t-tests and Wilcoxon tests against ERM, average ranks
-with the Friedman test and the Nemenyi critical difference.
+within each backbone with the Friedman test and the Nemenyi critical difference.
 
 input:  metrics (list of results/runs/.../metrics.json; the only input if unnamed)
 output: md, tex, paired_csv, wilcoxon_csv, ranks_csv
 params: metric (default "mae"), reference (default "erm"), alpha (default 0.05), task_order, method_order,
-        backbone_order (optional lists), std_ddof (optional, 0 or 1, default 1; config key std_ddof)
+        backbone_order (optional lists), std_ddof (optional, 0 or 1, default 1; config key std_ddof),
+        method_entries (optional: the config's ``methods:`` mapping), ablations (optional: the config key), both
+        to leave ablation entries out (extrapbench.report.method_sets); method_set (optional, "paper" (default)
+        or "all": the methods of the rank analysis)
 log:    one file.
 """
 import logging
 
+from extrapbench.report.method_sets import method_sets
 from extrapbench.report.statistics import statistics_report
 from extrapbench.report.tables import collect
 
@@ -22,13 +26,22 @@ def main(smk) -> None:
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
         runs = collect(metrics)
         std_ddof = getattr(smk.params, "std_ddof", None)
+        method_order = getattr(smk.params, "method_order", None)
+        sets = method_sets(runs["method"].unique(), getattr(smk.params, "method_entries", None),
+                           getattr(smk.params, "ablations", None), method_order)
+        which = getattr(smk.params, "method_set", None) or "paper"
+        ranked = sets.select(which) if (which == "all" or sets.paper) else sets.all_methods
+        notes = [f"(a) and (b) test every method entry against the reference; (c) ranks "
+                 f"{'the paper' if ranked == sets.paper else 'every'} method set within each backbone "
+                 f"({', '.join(ranked)}); ablation entries are in ablations.md."]
         report = statistics_report(runs, metric=getattr(smk.params, "metric", None) or "mae",
                                    reference=getattr(smk.params, "reference", None) or "erm",
                                    alpha=float(getattr(smk.params, "alpha", None) or 0.05),
                                    task_order=getattr(smk.params, "task_order", None),
-                                   method_order=getattr(smk.params, "method_order", None),
+                                   method_order=method_order,
                                    backbone_order=getattr(smk.params, "backbone_order", None),
-                                   std_ddof=1 if std_ddof is None else int(std_ddof))
+                                   std_ddof=1 if std_ddof is None else int(std_ddof),
+                                   methods=sets.all_methods, ranked_methods=ranked, set_notes=notes)
         report.write(markdown_path=smk.output.md, latex_path=smk.output.tex, paired_csv=smk.output.paired_csv,
                      wilcoxon_csv=smk.output.wilcoxon_csv, ranks_csv=smk.output.ranks_csv)
         for analysis in report.analyses:

@@ -156,13 +156,50 @@ def test_run_metrics_hand_computed():
     # test y = 3, 4 (mean 3.5, SS_tot 0.5), SS_res = 1 + 0.25 -> 1 - 2.5
     assert result["r2"] == pytest.approx(-1.5)
     assert result["val_mae"] == pytest.approx(0.5)
-    # val ∪ test all extrapolative (4); detected ŷ > 1: 2.5, 2.0, 3.5 (1.0 is not) -> recall 3/4, precision 1
+    # val ∪ test all extrapolative (4); detected ŷ > 1: 2.5, 2.0, 3.5 (1.0 is not) -> recall 3/4
     assert result["detect_recall"] == pytest.approx(0.75)
-    assert result["detect_precision"] == pytest.approx(1.0)
-    assert result["detect_f1"] == pytest.approx(2 * 0.75 / 1.75)
+    # no train predictions: precision (and F1) would be 1 by construction on val ∪ test, so they are left out
+    assert result["detect_precision"] is None and result["detect_f1"] is None
+    assert result["n_train_predicted"] == 0 and result["n_false_positive_train"] is None
     assert result["seconds_per_sample"] == pytest.approx(0.002)
     assert result["n_test"] == 2
     json.dumps(result, allow_nan=False)  # JSON-ready
+
+
+def _train_predictions():
+    # train labels in [0, 1]; b is predicted beyond the train maximum: an in-range false positive
+    return pd.DataFrame({"id": ["a", "b", "c", "d"], "split": ["train"] * 4,
+                         "y_true": [0.0, 0.5, 0.8, 1.0], "y_pred": [0.3, 1.2, 0.9, 0.95]})
+
+
+def test_detection_precision_counts_train_samples_predicted_beyond_the_range():
+    predictions = pd.concat([_train_predictions(), _predictions()], ignore_index=True)
+    result = M.run_metrics(predictions, _split_summary(), _provenance())
+    # detected (ŷ > 1): b (train, false positive), f, g, h (val/test, true positives); e (ŷ = 1.0) is not
+    # precision = 3 / 4, recall = 3 / 4 (val ∪ test only, unchanged), F1 = 2·(3/4)(3/4) / (3/2) = 3/4
+    assert result["detect_precision"] == pytest.approx(0.75) and result["detect_precision"] < 1
+    assert result["detect_recall"] == pytest.approx(0.75)
+    assert result["detect_f1"] == pytest.approx(0.75)
+    assert result["n_false_positive_train"] == 1 and result["n_train_predicted"] == 4
+    # the test metrics ignore the train rows
+    assert result["mae"] == pytest.approx(0.75) and result["val_mae"] == pytest.approx(0.5)
+    # a bottom task: train [0, 1], held-out below; a train sample predicted below 0 is the false positive
+    bottom = {**_split_summary(), "side": "bottom",
+              "val": {"n": 1, "min": -1.0, "max": -1.0, "ids": ["e"]},
+              "test": {"n": 1, "min": -2.0, "max": -2.0, "ids": ["g"]}}
+    rows = pd.DataFrame({"id": ["a", "b", "c", "d", "e", "g"], "split": ["train"] * 4 + ["val", "test"],
+                         "y_true": [0.0, 0.5, 0.8, 1.0, -1.0, -2.0], "y_pred": [-0.1, -0.2, 0.5, 0.9, -0.5, 0.1]})
+    result = M.run_metrics(rows, bottom, _provenance())
+    # detected (ŷ < 0): a, b (false positives), e (true positive); g (ŷ = 0.1) missed: P = 1/3, R = 1/2, F1 = 0.4
+    assert result["detect_precision"] == pytest.approx(1 / 3)
+    assert result["detect_recall"] == pytest.approx(0.5)
+    assert result["detect_f1"] == pytest.approx(0.4)
+
+
+def test_train_predictions_must_match_the_split():
+    predictions = pd.concat([_train_predictions().iloc[:3], _predictions()], ignore_index=True)
+    with pytest.raises(ValueError, match="train predictions do not match"):
+        M.run_metrics(predictions, _split_summary(), _provenance())
 
 
 def test_run_metrics_rejects_predictions_that_do_not_match_the_split():

@@ -143,13 +143,22 @@ def test_variant_table_equals_the_per_run_means_and_stds(tmp_path):
     summary_path = tmp_path / "summary.csv"
     summary.to_csv(summary_path, index=False)
     outputs = _outputs(tmp_path, "table4")
-    smk = FakeSnakemake(input={"summary": str(summary_path), "provenance": [str(p) for p in provenance_paths]},
+    smk = FakeSnakemake(input={"summary": str(summary_path), "provenance": [str(p) for p in provenance_paths],
+                               "metrics": [str(m) for m in metric_paths]},
                         output=outputs, log=tmp_path / "t4.log")
     runpy.run_path(str(SCRIPTS / "table_variants.py"), init_globals={"snakemake": smk})
     markdown = Path(outputs["md"]).read_text()
     assert "## test MAE" in markdown and "## test GM" in markdown
     assert "| Backbone | Score module (entry) |" in markdown and "| PaiNN | cos (mex_cos) |" in markdown
-    assert markdown.count("**") >= 2 * 2 * 2  # a bold best per task column, in both tables
+    # an ablation table: no marks; each variant's Δ and paired p against the default score module instead
+    assert "**" not in markdown
+    cos = [values[(T2, "mex_cos", seed)][0] for seed in range(3)]
+    mlp = [values[(T2, "mex", seed)][0] for seed in range(3)]
+    from scipy import stats
+    expected = f"Δ {np.mean(np.subtract(cos, mlp)):+.3f}, p {stats.ttest_rel(cos, mlp).pvalue:.2g}"
+    assert expected in markdown
+    mlp_row = next(line for line in markdown.splitlines() if line.startswith("| PaiNN | mlp (MEX) |"))
+    assert "Δ" not in mlp_row  # the reference itself
     assert "Score module (entry)" in Path(outputs["tex"]).read_text()
     assert len(pd.read_csv(outputs["csv"])) == 6  # 3 entries x 2 metrics
 
@@ -362,7 +371,8 @@ def test_lambda_sensitivity_without_lambda_in_the_grid(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ report captions
 
-CAPTIONS = ["workflow", "summary", "mae_table", "gm_table", "spearman_table", "table1_splits", "table4_variants",
+CAPTIONS = ["workflow", "summary", "mae_table", "gm_table", "spearman_table", "all_methods_tables", "ablations",
+            "detection", "table1_splits", "table4_variants",
             "running_time", "candidate_range", "statistics", "fig3_label_distributions", "fig4_parity",
             "fig5_detection_recall", "fig6_lambda_sensitivity", "critical_difference", "selection",
             "other_split_tasks"]

@@ -89,14 +89,14 @@ def test_paper_table_lower_is_better_styles_and_ranks():
 
     styles = table.styles()
     assert styles.loc[("painn", "mex"), T1] == "best" and styles.loc[("painn", "lds"), T1] == "second"
-    # a tie for the best value: both bold, the next value italic
+    # a tie for the best value: both bold; the next value is the last one, so no italics ("second" = "last")
     assert styles.loc[("painn", "lds"), T2] == "best" and styles.loc[("painn", "mex"), T2] == "best"
-    assert styles.loc[("painn", "erm"), T2] == "second"
+    assert styles.loc[("painn", "erm"), T2] == ""
 
     markdown = table.to_markdown()
     assert "| PaiNN | MEX | **0.100(0.010)** | **0.400(0.010)** | **1.25** |" in markdown
     assert "| PaiNN | LDS | *0.200(0.010)* | **0.400(0.010)** | *1.75* |" in markdown
-    assert "| PaiNN | ERM | 0.300(0.010) | *0.500(0.010)* | 3.00 |" in markdown
+    assert "| PaiNN | ERM | 0.300(0.010) | 0.500(0.010) | 3.00 |" in markdown
 
     latex = table.to_latex()
     assert r"\toprule" in latex and r"\midrule" in latex and r"\bottomrule" in latex
@@ -122,6 +122,103 @@ def test_paper_table_higher_is_better():
     assert tables.paper_table(summary, "spearman").higher_is_better
 
 
+def test_marks_need_a_gap_wider_than_the_seed_std():
+    """Two rows, two seeds: a best that seed noise could swap is not bold; the runner-up is never italic."""
+    summary = _summary_rows({("painn", "erm"): {T1: 0.30, T2: 0.50}, ("painn", "mex"): {T1: 0.295, T2: 0.40}})
+    summary["n_seeds"] = 2
+    styles = tables.paper_table(summary, "mae").styles()
+    assert styles.loc[("painn", "mex"), T1] == ""       # 0.005 apart, std 0.01: not established
+    assert styles.loc[("painn", "mex"), T2] == "best"   # 0.1 apart: bold
+    assert styles.loc[("painn", "erm"), T2] == ""       # with two rows the second is the last: no italics
+    assert tables.mark_best(pd.Series({"a": 1.0, "b": 2.0, "c": 3.0}), False) == ({"a"}, {"b"})
+    assert tables.mark_best(pd.Series({"a": 1.0}), False) == (set(), set())
+    assert tables.mark_best(pd.Series({"a": 1.0, "b": 1.0}), False) == (set(), set())  # all equal: no best
+
+
+def _two_backbones_with_ablations():
+    """Two backbones x three tasks: paper methods, an extra method and three ablation entries."""
+    rng = np.random.default_rng(5)
+    records, tasks = [], [T1, "refractive_index_top", T2]
+    methods = ["erm", "lds", "ranksim", "mex", "fds", "mex_cos", "mex_dataset_range", "ranksim_gamma100"]
+    for backbone, base in (("painn", 0.5), ("equiformer_v2", 0.2)):  # EquiformerV2 far better everywhere
+        for task in tasks:
+            for i, method in enumerate(methods):
+                for seed in range(3):
+                    mae = base + 0.01 * rng.integers(0, 30) - (0.3 if method == "mex_dataset_range" else 0.0)
+                    records.append(_run(task, backbone, method, seed, mae=mae, gm=mae / 3, spearman=0.5 + mae / 10,
+                                        detect_recall=0.5))
+    entries = {"erm": {}, "lds": {}, "ranksim": {}, "mex": {}, "fds": {},
+               "mex_cos": {"method": "mex", "score": "cos"},
+               "mex_dataset_range": {"method": "mex", "candidate_range": "dataset"},
+               "ranksim_gamma100": {"method": "ranksim", "gamma": 100.0}}
+    return tables.collect(records), entries, tasks
+
+
+def test_ranks_and_marks_stay_within_a_backbone_and_ablations_are_not_ranked(tmp_path):
+    from extrapbench.report.method_sets import method_sets
+
+    runs, entries, tasks = _two_backbones_with_ablations()
+    summary = tables.summarize(runs)
+    sets = method_sets(summary["method"].unique(), entries)
+    assert sets.paper == ["erm", "lds", "ranksim", "mex"] and sets.others == ["fds"]
+    assert sets.ablations == {"mex_cos": "mex", "mex_dataset_range": "mex", "ranksim_gamma100": "ranksim"}
+    assert sets.leaky == ["mex_dataset_range"]
+    for which, k in (("paper", 4), ("all", 5)):
+        table = tables.paper_table(summary, "mae", methods=sets.select(which), extra_notes=sets.notes(which))
+        assert {m for _, m in table.rows} == set(sets.select(which))   # no ablation row
+        for backbone in ("painn", "equiformer_v2"):
+            block = table.rank.loc[backbone]
+            assert len(block) == k
+            for task in tasks:                                           # ranks 1..k within the backbone
+                assert block[task].sum() == pytest.approx(k * (k + 1) / 2)
+            assert table.avg_rank.loc[backbone].sum() == pytest.approx(k * (k + 1) / 2)
+        styles = table.styles()
+        for backbone in ("painn", "equiformer_v2"):                      # each backbone keeps its own bold
+            assert (styles.loc[backbone, table.AVG_RANK] == "best").any()
+        markdown = table.to_markdown()
+        assert "MEX (leaky" not in markdown and "mex_dataset_range" in markdown  # named in the note only
+        assert "| PaiNN | mex_cos |" not in markdown and "ranksim_gamma100 |" not in markdown
+
+
+def test_denseweight_fills_the_lds_slot_only_without_lds():
+    from extrapbench.report.method_sets import method_sets
+
+    sets = method_sets(["erm", "denseweight", "mex", "ane"], {"erm": {}, "denseweight": {}, "mex": {}, "ane": {}})
+    assert sets.paper == ["erm", "denseweight", "mex"] and sets.others == ["ane"]
+    assert any("DenseWeight" in note for note in sets.notes("paper"))
+    assert sets.labels() == {"denseweight": "LDS (DenseWeight)"}
+    sets = method_sets(["erm", "lds", "denseweight"], None)
+    assert sets.paper == ["erm", "lds"] and sets.others == ["denseweight"] and not sets.labels()
+    # a config key `ablations` marks entries that are not aliases; a mapping names their reference
+    sets = method_sets(["erm", "lds", "fds"], {"erm": {}, "lds": {}, "fds": {}}, ablations={"fds": "lds"})
+    assert sets.ablations == {"fds": "lds"} and sets.others == []
+    assert method_sets(["erm", "fds"], None, ablations=["fds"]).ablations == {"fds": "erm"}
+
+
+def test_ablation_tables_show_the_difference_and_the_paired_p(tmp_path):
+    from scipy import stats
+
+    from extrapbench.report.ablations import ablation_tables
+    from extrapbench.report.method_sets import method_sets
+
+    runs, entries, tasks = _two_backbones_with_ablations()
+    sets = method_sets(runs["method"].unique(), entries)
+    result = ablation_tables(runs, sets, ["mae"])
+    frame = result.to_frame()
+    assert set(frame["entry"]) == {"mex_cos", "mex_dataset_range", "ranksim_gamma100"}
+    assert len(frame) == 3 * 2 * len(tasks)
+    row = frame[(frame["entry"] == "mex_cos") & (frame["backbone"] == "painn") & (frame["task"] == T1)].iloc[0]
+    x = runs[(runs["method"] == "mex_cos") & (runs["backbone"] == "painn") & (runs["task"] == T1)]["mae"].to_numpy()
+    y = runs[(runs["method"] == "mex") & (runs["backbone"] == "painn") & (runs["task"] == T1)]["mae"].to_numpy()
+    assert row["reference"] == "mex" and row["delta"] == pytest.approx(np.mean(x - y))
+    if np.ptp(x - y) > 0:
+        assert row["p_value"] == pytest.approx(stats.ttest_rel(x, y).pvalue)
+    markdown = result.to_markdown()
+    assert "**" not in markdown and "p (paired t)" in markdown and "(leaky range)" in markdown
+    result.write(tmp_path / "a.md", tmp_path / "a.tex", tmp_path / "a.csv")
+    assert r"\begin{tabular}" in (tmp_path / "a.tex").read_text()
+
+
 def test_paper_table_missing_cells_and_single_seed():
     summary = _summary_rows({
         ("painn", "erm"): {T1: 0.3, T2: 0.5},
@@ -132,19 +229,20 @@ def test_paper_table_missing_cells_and_single_seed():
                 ["n_seeds", "mae_std"]] = [1, np.nan]
     table = tables.paper_table(summary, "mae", higher_is_better=False, backbone_order=["painn", "equiformer_v2"])
     assert table.rows == [("painn", "erm"), ("painn", "mex"), ("equiformer_v2", "erm")]
-    # T1 over three rows: mex 1, equiformer erm 2, painn erm 3; T2 over two rows: mex 1, erm 2
+    # ranks within each backbone: PaiNN mex 1, erm 2 on both tasks; EquiformerV2's lone ERM row is 1 on T1
     assert math.isnan(table.rank.loc[("equiformer_v2", "erm"), T2])
-    assert table.avg_rank.to_dict() == {("painn", "erm"): 2.5, ("painn", "mex"): 1.0,
-                                        ("equiformer_v2", "erm"): 2.0}
+    assert table.avg_rank.to_dict() == {("painn", "erm"): 2.0, ("painn", "mex"): 1.0,
+                                        ("equiformer_v2", "erm"): 1.0}
     markdown = table.to_markdown()
-    assert "| EquiformerV2 | ERM | *0.200(0.010)* | — | *2.00* |" in markdown
+    # a lone row has nothing to beat: no marks, whatever the other backbone's values
+    assert "| EquiformerV2 | ERM | 0.200(0.010) | — | 1.00 |" in markdown
     assert "**0.200(—)**" in markdown  # single seed: std shown as —
     assert "single seed" in markdown and "not run" in markdown
     assert "---" in table.to_latex()
 
     frame = table.to_frame()
     assert list(frame.columns[:4]) == ["backbone", "method", f"{T1}_mean", f"{T1}_std"]
-    assert frame["avg_rank"].tolist() == [2.5, 1.0, 2.0]
+    assert frame["avg_rank"].tolist() == [2.0, 1.0, 1.0]
     assert frame["n_tasks_ranked"].tolist() == [2, 2, 1]
 
 
@@ -163,7 +261,7 @@ def test_paper_table_marks_pairs_skipped_by_design_as_not_applicable():
     assert "| SchNet | ERM | — | n/a |" in markdown
     assert f"n/a: not run by design ({reason}): PaiNN on {mps}." in markdown
     assert "not run for that task" in markdown  # schnet on hoip was simply not run
-    # n/a cells are not ranked: on mps only the two magpie rows compete
+    # n/a cells are not ranked: on mps only the two magpie rows have ranks (within their backbone)
     assert table.rank[mps].dropna().to_dict() == {("magpie_mlp", "erm"): 2.0, ("magpie_mlp", "mex"): 1.0}
     frame = table.to_frame()
     assert frame.loc[frame["backbone"] == "painn", f"{mps}_not_applicable"].tolist() == [reason, reason]
@@ -305,6 +403,10 @@ def test_parity_default_seed_is_the_lowest_available(tmp_path):
     titles = [axis.get_title() for axis in figure.axes if axis.get_visible()]
     # seed 4 where it exists; MEX only has seed 5 and says so
     assert titles == ["PaiNN / ERM (seed 4)", "PaiNN / MEX (seed 5)"]
+    # the legend sits below every panel's axis labels, never on them
+    renderer = figure.canvas.get_renderer()
+    legend_top = figure.legends[0].get_window_extent(renderer).y1
+    assert all(legend_top <= axis.get_tightbbox(renderer).y0 + 1e-6 for axis in figure.axes if axis.get_visible())
     assert (tmp_path / "parity.png").stat().st_size > 10_000
 
 
@@ -357,3 +459,25 @@ def test_std_ddof_zero_gives_numpys_population_std_in_every_table(tmp_path):
     runpy.run_path(str(SCRIPTS / "aggregate_tables.py"), init_globals={"snakemake": smk})
     assert set(pd.read_csv(outputs["summary"])["std_ddof"]) == {0}
     assert "ddof=0" in Path(outputs["mae_md"]).read_text()
+
+
+def test_detection_precision_is_left_out_without_train_predictions():
+    from extrapbench.report.detection_table import detection_table
+
+    without = tables.summarize(tables.collect([
+        _run(T2, "painn", m, s, mae=0.3, detect_recall=0.4 + 0.1 * s, detect_precision=None, detect_f1=None)
+        for m in ("erm", "mex") for s in range(2)]))
+    assert "detect_recall_mean" in without and "detect_precision_mean" not in without
+    table = detection_table(without)
+    assert table.header == ["Backbone", "Method", f"{T2}: recall"]
+    markdown = table.to_markdown()
+    assert "precision and F1 are left out" in markdown
+    assert "recall: share of the val ∪ test samples" in markdown and "a train sample predicted there" in markdown
+
+    with_train = tables.summarize(tables.collect([
+        _run(T2, "painn", m, s, mae=0.3, detect_recall=0.5, detect_precision=0.6, detect_f1=0.545)
+        for m in ("erm", "mex") for s in range(2)]))
+    table = detection_table(with_train, methods=["mex", "erm"])
+    assert table.header[2:] == [f"{T2}: recall", f"{T2}: precision", f"{T2}: F1"]
+    assert [row[1] for row in table.cells] == ["MEX", "ERM"] and table.cells[0][3] == "0.60(0.00)"
+    assert "**" not in table.to_markdown()

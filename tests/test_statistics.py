@@ -189,3 +189,58 @@ def test_critical_difference_figure(tmp_path):
     runpy.run_path(str(SCRIPTS / "plot_critical_difference.py"), init_globals={"snakemake": smk})
     assert png.stat().st_size > 5_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_friedman_and_cd_take_one_backbones_paper_methods_only(tmp_path):
+    """Ablation entries never enter the rank analysis; each backbone's methods are ranked among themselves."""
+    rng = np.random.default_rng(11)
+    methods = ["erm", "lds", "ranksim", "mex", "fds", "mex_cos", "mex_dataset_range"]
+    entries = {m: {} for m in methods[:5]}
+    entries.update({"mex_cos": {"method": "mex", "score": "cos"},
+                    "mex_dataset_range": {"method": "mex", "candidate_range": "dataset"}})
+    paths = []
+    for backbone, base in (("painn", 0.5), ("equiformer_v2", 0.2)):
+        for task in TASKS:
+            for method in methods:
+                for seed in range(2):
+                    path = tmp_path / f"runs/{task}/{backbone}/{method}/seed{seed}/metrics.json"
+                    path.parent.mkdir(parents=True)
+                    mae = base + rng.normal(0, 0.05) - (0.4 if method == "mex_dataset_range" else 0)
+                    path.write_text(json.dumps({"task": task, "backbone": backbone, "method": method,
+                                                "seed": seed, "mae": mae}))
+                    paths.append(str(path))
+    outputs = {name: str(tmp_path / f"out/statistics.{name}") for name in ("md", "tex")}
+    outputs.update({name: str(tmp_path / f"out/{name}.csv") for name in ("paired_csv", "wilcoxon_csv", "ranks_csv")})
+    smk = FakeSnakemake(input={"metrics": paths}, output=outputs, log=tmp_path / "stats.log",
+                        params={"method_order": methods, "method_entries": entries})
+    runpy.run_path(str(SCRIPTS / "statistics_report.py"), init_globals={"snakemake": smk})
+    ranks = pd.read_csv(outputs["ranks_csv"])
+    paper = ["erm", "lds", "ranksim", "mex"]
+    for backbone in ("painn", "equiformer_v2"):
+        block = ranks[ranks["backbone"] == backbone]
+        assert sorted(block["method"]) == sorted(paper)                 # k = 4: no FDS, no ablation entry
+        assert set(block["k"]) == {4} and block["avg_rank"].sum() == pytest.approx(4 * 5 / 2)
+        assert block["cd"].iloc[0] == pytest.approx(statistics.nemenyi_critical_difference(4, 7))
+        means = {m: [np.mean([json.loads(Path(p).read_text())["mae"] for p in paths
+                              if f"/{t}/{backbone}/{m}/" in p]) for t in TASKS] for m in paper}
+        expected = stats.friedmanchisquare(*(means[m] for m in order_like(block["method"], paper)))
+        assert block["friedman_p"].iloc[0] == pytest.approx(expected.pvalue)
+    paired = pd.read_csv(outputs["paired_csv"])
+    assert set(paired["method"]) == {"lds", "ranksim", "mex", "fds"}  # every method against ERM, no ablation
+
+    # the diagram: one panel per backbone, its four paper methods only
+    summary_path = tmp_path / "summary.csv"
+    tables.summarize(tables.collect(paths)).to_csv(summary_path, index=False)
+    png, pdf = tmp_path / "cd.png", tmp_path / "cd.pdf"
+    smk = FakeSnakemake(input={"summary": str(summary_path)}, output={"png": str(png), "pdf": str(pdf)},
+                        log=tmp_path / "cd.log", params={"method_entries": entries})
+    namespace = runpy.run_path(str(SCRIPTS / "plot_critical_difference.py"), init_globals={"snakemake": smk})
+    assert png.stat().st_size > 5_000
+    analyses = statistics.rank_analyses(pd.read_csv(summary_path), methods=paper)
+    assert [a.k for a in analyses] == [4, 4] and all(set(a.avg_rank.index) == set(paper) for a in analyses)
+    assert namespace is not None
+    assert "ranked ['erm', 'lds', 'ranksim', 'mex'] within each backbone" in (tmp_path / "cd.log").read_text()
+
+
+def order_like(present, order):
+    return [m for m in order if m in set(present)]

@@ -70,7 +70,7 @@ def test_split_summary_and_run_provenance(finished_run):
     assert provenance["versions"]["torch"].startswith("2.13.0")
     for key in ("git", "device", "wall_time_s", "config", "best_epoch", "inference_seconds_per_sample"):
         assert key in provenance
-    assert provenance["method_details"]["candidate_range"] == "train_margin"
+    assert provenance["method_details"]["candidate_range"] == "prior"  # the release's fixed [-10, 10]
     assert not list(finished_run.glob("results/runs/**/resume*.pt"))  # completed runs leave no checkpoint
 
 

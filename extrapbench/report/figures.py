@@ -155,8 +155,11 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
     # each backbone gets a block of rows with at most PARITY_COLUMNS methods per row, so many methods wrap
     columns = min(PARITY_COLUMNS, len(methods))
     rows_per_backbone = -(-len(methods) // columns)
+    # constrained layout reserves room for the figure legend outside the panels ("outside lower center"), so
+    # it can never cover the bottom row's axis labels, however many rows the figure has
     figure, axes = plt.subplots(len(backbones) * rows_per_backbone, columns,
-                                figsize=(3.2 * columns, 3.3 * len(backbones) * rows_per_backbone), squeeze=False)
+                                figsize=(3.2 * columns, 3.6 * len(backbones) * rows_per_backbone + 0.4),
+                                squeeze=False, layout="constrained")
     for axis in axes.flat:
         axis.set_visible(False)
     train_min, train_max = summary["train"]["min"], summary["train"]["max"]
@@ -177,10 +180,8 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
             axis.set_xlabel(f"true {axis_label}")
             axis.set_ylabel(f"predicted {axis_label}")
     handles, labels = next(ax for ax in axes.flat if ax.get_visible()).get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
-                  bbox_to_anchor=(0.5, -0.02))
+    figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
     figure.suptitle(f"{summary['task']}: predicted vs true")
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
     _save(figure, png_path, pdf_path)
     return figure
 
@@ -208,7 +209,7 @@ def _parity_panel(axis: plt.Axes, predictions: pd.DataFrame, train_min: float, t
                  zorder=3, label="test")
     axis.set_xlim(low, high)
     axis.set_ylim(low, high)
-    axis.set_aspect("equal")
+    axis.set_box_aspect(1)  # equal x and y ranges: a square box is an equal aspect, and the layout sees it
     if len(test):
         axis.text(0.04, 0.96, f"test MAE {mae(test['y_true'], test['y_pred']):.3f}", transform=axis.transAxes,
                   va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})

@@ -22,50 +22,25 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")  # files only; no display on the workflow machines
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from extrapbench.report.paper_outputs import TextTable, _write_text  # noqa: E402
-from extrapbench.report.tables import (  # noqa: E402
-    HIGHER_IS_BETTER, METRIC_LABELS, MISSING, check_std_ddof, display_name, order_backbones, order_methods,
-    order_tasks, std_note, summarize)
+from extrapbench.report.cd_diagram import plot_critical_difference  # noqa: F401
+from extrapbench.report.ranks import (  # noqa: F401
+    NA, Q_ALPHA_005, RankAnalysis, _higher_is_better, cd_groups, nemenyi_critical_difference, nemenyi_q,
+    rank_analyses, rank_analysis)
+from extrapbench.report.summary import (
+    MISSING, check_std_ddof, display_name, order_backbones, order_methods, order_tasks, std_note,
+    summarize)
+from extrapbench.report.text_table import TextTable, _write_text
 
 log = logging.getLogger(__name__)
-PathLike = str | os.PathLike
-NA = "n/a"
-
-#: q_0.05 of the Nemenyi test for k = 2..12 compared groups: the studentized range distribution's 0.95 quantile
-#: with infinite degrees of freedom divided by sqrt(2) (``scipy.stats.studentized_range.ppf(0.95, k, inf) /
-#: sqrt(2)``; Demšar 2006, Table 5(a) gives the same to 3 decimals: 1.960, 2.343, 2.569, ...).
-Q_ALPHA_005 = {2: 1.959964, 3: 2.343701, 4: 2.569032, 5: 2.727774, 6: 2.849705, 7: 2.948320, 8: 3.030878,
-               9: 3.101730, 10: 3.163684, 11: 3.218654, 12: 3.268004}
-
-
-def nemenyi_q(k: int, alpha: float = 0.05) -> float:
-    """Critical value q_α of the Nemenyi test for k groups (the table for α = 0.05, k ≤ 12; scipy otherwise)."""
-    if k < 2:
-        raise ValueError("the Nemenyi test needs at least two groups")
-    if math.isclose(alpha, 0.05) and k in Q_ALPHA_005:
-        return Q_ALPHA_005[k]
-    return float(stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2))
-
-
-def nemenyi_critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
-    """CD = q_α · sqrt(k (k + 1) / (6 N)) for k methods ranked on N blocks (tasks)."""
-    if n < 1:
-        raise ValueError("the critical difference needs at least one block")
-    return nemenyi_q(k, alpha) * math.sqrt(k * (k + 1) / (6.0 * n))
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -88,13 +63,6 @@ def _direction(difference: float, higher_is_better: bool) -> str:
         return "equal"
     return "better" if (difference > 0) == higher_is_better else "worse"
 
-
-def _higher_is_better(metric: str, higher_is_better: bool | None) -> bool:
-    if higher_is_better is not None:
-        return bool(higher_is_better)
-    if metric not in HIGHER_IS_BETTER:
-        raise ValueError(f"say whether higher is better for metric {metric!r}")
-    return HIGHER_IS_BETTER[metric]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -205,140 +173,6 @@ def wilcoxon_tests(runs: pd.DataFrame, metric: str = "mae", reference: str = "er
     columns = ["backbone", "method", "reference", "n_pairs", "n_tasks", "n_better", "n_worse", "n_ties",
                "median_diff", "mean_diff", "direction", "statistic", "p_value", "p_holm", "note"]
     return pd.DataFrame(rows, columns=columns)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# (c) average ranks, Friedman, Nemenyi
-# ----------------------------------------------------------------------------------------------------------
-
-def cd_groups(avg_rank: pd.Series, cd: float) -> list[list[str]]:
-    """Maximal runs of methods (in average-rank order) whose average ranks all lie within less than ``cd`` of
-    each other, i.e. not significantly different by the Nemenyi test; groups of one are left out."""
-    if pd.isna(cd):
-        return []
-    ordered = avg_rank.dropna().sort_values(kind="stable")
-    names, values = list(ordered.index), ordered.to_numpy(float)
-    groups, last_end = [], -1
-    for start in range(len(values)):
-        end = start
-        while end + 1 < len(values) and values[end + 1] - values[start] < cd:
-            end += 1
-        if end > start and end > last_end:
-            groups.append(names[start:end + 1])
-            last_end = end
-    return groups
-
-
-@dataclass
-class RankAnalysis:
-    """Average ranks over tasks for one backbone, with the Friedman test and the Nemenyi CD."""
-
-    backbone: str
-    metric: str
-    higher_is_better: bool
-    alpha: float
-    tasks: list[str]                # blocks used (every method has a value)
-    excluded_tasks: list[str]       # tasks where some method had no value
-    means: pd.DataFrame             # tasks × methods: mean over seeds
-    ranks: pd.DataFrame             # tasks × methods: rank within the task (1 = best)
-    avg_rank: pd.Series             # methods, ascending
-    friedman_statistic: float = math.nan
-    friedman_p: float = math.nan
-    iman_davenport_f: float = math.nan
-    iman_davenport_p: float = math.nan
-    q_alpha: float = math.nan
-    cd: float = math.nan
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def k(self) -> int:
-        return len(self.avg_rank)
-
-    @property
-    def n(self) -> int:
-        return len(self.tasks)
-
-    @property
-    def groups(self) -> list[list[str]]:
-        return cd_groups(self.avg_rank, self.cd)
-
-    def summary_line(self) -> str:
-        def p(value):
-            return NA if pd.isna(value) else f"{value:.3g}"
-        parts = [f"{display_name(self.backbone)}: k = {self.k} methods ranked on N = {self.n} tasks"]
-        if not pd.isna(self.friedman_statistic):
-            parts.append(f"Friedman χ² = {self.friedman_statistic:.3g}, p = {p(self.friedman_p)}; "
-                         f"Iman–Davenport F = {self.iman_davenport_f:.3g}, p = {p(self.iman_davenport_p)}")
-        else:
-            parts.append("Friedman test n/a")
-        if not pd.isna(self.cd):
-            parts.append(f"Nemenyi CD(α = {self.alpha:g}) = {self.q_alpha:.3f} · sqrt(k(k+1)/(6N)) = {self.cd:.3f}")
-            groups = self.groups
-            parts.append("not significantly different: " + ("; ".join(
-                "{" + ", ".join(display_name(m) for m in g) + "}" for g in groups) if groups else "none"))
-        return "; ".join(parts) + "."
-
-
-def rank_analysis(summary: pd.DataFrame, backbone: str, metric: str = "mae", alpha: float = 0.05,
-                  higher_is_better: bool | None = None, task_order: Sequence[str] | None = None,
-                  method_order: Sequence[str] | None = None) -> RankAnalysis:
-    """Average ranks of the backbone's methods over the tasks where every method has a ``{metric}_mean``
-    (rank 1 = best; ties share the average rank), the Friedman test (k ≥ 3 methods, N ≥ 2 tasks) with the
-    Iman–Davenport F, and the Nemenyi critical difference (k ≥ 2, N ≥ 1)."""
-    higher = _higher_is_better(metric, higher_is_better)
-    rows = summary[summary["backbone"] == backbone]
-    means = rows.pivot_table(index="task", columns="method", values=f"{metric}_mean", aggfunc="first")
-    methods = order_methods([m for m in means.columns if means[m].notna().any()], method_order)
-    means = means.reindex(index=order_tasks(means.index, task_order), columns=methods)
-    complete = means.notna().all(axis=1)
-    tasks, excluded = list(means.index[complete]), list(means.index[~complete])
-    means = means.loc[tasks]
-    ranks = means.rank(axis=1, method="average", ascending=not higher)
-    avg_rank = ranks.mean(axis=0).sort_values(kind="stable")
-    analysis = RankAnalysis(backbone=backbone, metric=metric, higher_is_better=higher, alpha=alpha, tasks=tasks,
-                            excluded_tasks=excluded, means=means, ranks=ranks, avg_rank=avg_rank)
-    k, n = len(methods), len(tasks)
-    if excluded:
-        missing = {t: [m for m in methods if pd.isna(summary_value(rows, t, m, metric))] for t in excluded}
-        analysis.notes.append("tasks left out (a method has no value there): " + "; ".join(
-            f"{t} ({', '.join(display_name(m) for m in ms)})" for t, ms in missing.items()) + ".")
-    if k >= 3 and n >= 2:
-        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = stats.friedmanchisquare(*(means[m].to_numpy(float) for m in methods))
-        analysis.friedman_statistic, analysis.friedman_p = float(result.statistic), float(result.pvalue)
-        chi2 = analysis.friedman_statistic
-        if not pd.isna(chi2):
-            denominator = n * (k - 1) - chi2
-            analysis.iman_davenport_f = (n - 1) * chi2 / denominator if denominator > 0 else math.inf
-            analysis.iman_davenport_p = float(stats.f.sf(analysis.iman_davenport_f, k - 1, (k - 1) * (n - 1)))
-    else:
-        analysis.notes.append(f"Friedman test needs k ≥ 3 methods and N ≥ 2 tasks (k = {k}, N = {n}).")
-    if k >= 2 and n >= 1:
-        analysis.q_alpha = nemenyi_q(k, alpha)
-        analysis.cd = nemenyi_critical_difference(k, n, alpha)
-        if not pd.isna(analysis.friedman_p) and analysis.friedman_p >= alpha:
-            analysis.notes.append(f"Friedman p ≥ {alpha:g}: the ranks do not differ significantly overall, so the "
-                                  f"Nemenyi groups are shown for reference only.")
-    return analysis
-
-
-def summary_value(rows: pd.DataFrame, task: str, method: str, metric: str) -> float:
-    match = rows[(rows["task"] == task) & (rows["method"] == method)]
-    return float(match[f"{metric}_mean"].iloc[0]) if len(match) else math.nan
-
-
-def rank_analyses(summary: pd.DataFrame | PathLike, metric: str = "mae", alpha: float = 0.05,
-                  higher_is_better: bool | None = None, task_order: Sequence[str] | None = None,
-                  method_order: Sequence[str] | None = None,
-                  backbone_order: Sequence[str] | None = None) -> list[RankAnalysis]:
-    """:func:`rank_analysis` for every backbone of the summary (a DataFrame or summary.csv)."""
-    if not isinstance(summary, pd.DataFrame):
-        summary = pd.read_csv(summary)
-    if f"{metric}_mean" not in summary.columns:
-        raise ValueError(f"summary has no column {metric}_mean")
-    return [rank_analysis(summary, backbone, metric, alpha, higher_is_better, task_order, method_order)
-            for backbone in order_backbones(summary["backbone"].unique(), backbone_order)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -487,123 +321,32 @@ class StatisticsReport:
 
 def statistics_report(runs: pd.DataFrame, metric: str = "mae", reference: str = "erm", alpha: float = 0.05,
                       task_order: Sequence[str] | None = None, method_order: Sequence[str] | None = None,
-                      backbone_order: Sequence[str] | None = None, std_ddof: int = 1) -> StatisticsReport:
+                      backbone_order: Sequence[str] | None = None, std_ddof: int = 1,
+                      methods: Sequence[str] | None = None, ranked_methods: Sequence[str] | None = None,
+                      set_notes: Sequence[str] = ()) -> StatisticsReport:
     """(a), (b) and (c) from per-run records (:func:`extrapbench.report.tables.collect`); ``std_ddof`` (config
-    key) for the std of the per-seed differences (the ranks use means only)."""
+    key) for the std of the per-seed differences (the ranks use means only). ``methods``: the entries tested
+    against the reference in (a) and (b) (every method, no ablation entry; default all present);
+    ``ranked_methods``: the entries of the rank analysis (c), ranked within each backbone (the paper set;
+    default ``methods``)."""
     std_ddof = check_std_ddof(std_ddof)
     if metric not in runs.columns:
         raise ValueError(f"runs have no {metric!r} column")
+    if methods is not None:
+        runs = runs[runs["method"].isin(list(methods))]
+        method_order = list(methods)
     summary = summarize(runs, task_order=task_order, method_order=method_order, backbone_order=backbone_order,
                         std_ddof=std_ddof)
     paired = paired_tests(runs, metric, reference, task_order=task_order, method_order=method_order,
                           backbone_order=backbone_order, std_ddof=std_ddof)
     wilcoxon = wilcoxon_tests(runs, metric, reference, method_order=method_order, backbone_order=backbone_order)
     analyses = rank_analyses(summary, metric, alpha, task_order=task_order, method_order=method_order,
-                             backbone_order=backbone_order)
+                             backbone_order=backbone_order, methods=ranked_methods)
     if reference not in set(runs["method"]):
         log.warning("reference method %s has no runs: (a) and (b) are all n/a", reference)
     n_tasks = max((a.n for a in analyses), default=0)
-    return StatisticsReport(metric, reference, alpha, paired, wilcoxon, analyses,
-                            weakness_notes(runs, n_tasks), std_ddof)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Critical-difference diagram
-# ----------------------------------------------------------------------------------------------------------
-
-def _cd_panel(axis: plt.Axes, analysis: RankAnalysis) -> None:
-    axis.set_axis_off()
-    k = analysis.k
-    title = display_name(analysis.backbone)
-    if k < 2 or analysis.n < 1:
-        axis.text(0.5, 0.5, f"{title}: fewer than two methods or no complete task: nothing to rank",
-                  transform=axis.transAxes, ha="center", va="center", fontsize=9)
-        return
-    low, high = 1, max(k, 2)
-    names = list(analysis.avg_rank.index)
-    values = analysis.avg_rank.to_numpy(float)
-    n_left = math.ceil(k / 2)
-    step = 0.32
-    label_depth = step * (max(n_left, k - n_left) + 1)
-    span = high - low
-    left_x, right_x = low - 0.28 * span - 0.4, high + 0.28 * span + 0.4
-    axis.set_xlim(left_x - 0.05 * span, right_x + 0.05 * span)
-    axis.set_ylim(-label_depth - 0.3, 1.35)
-
-    # rank axis
-    axis.plot([low, high], [0, 0], color="black", linewidth=1)
-    for tick in range(low, high + 1):
-        axis.plot([tick, tick], [0, 0.08], color="black", linewidth=1)
-        axis.text(tick, 0.13, str(tick), ha="center", va="bottom", fontsize=8)
-    for tick in np.arange(low + 0.5, high, 1.0):
-        axis.plot([tick, tick], [0, 0.04], color="black", linewidth=0.6)
-    axis.text((low + high) / 2, 0.42, "average rank (1 = best)", ha="center", va="bottom", fontsize=8)
-
-    # the critical difference
-    if not pd.isna(analysis.cd):
-        end = low + analysis.cd
-        axis.plot([low, min(end, high)], [0.95, 0.95], color="#C44E52", linewidth=2)
-        for x in (low, min(end, high)):
-            axis.plot([x, x], [0.9, 1.0], color="#C44E52", linewidth=1)
-        text = f"CD = {analysis.cd:.2f}" + (" (wider than the axis)" if end > high else "")
-        axis.text(low, 1.05, text, ha="left", va="bottom", fontsize=8, color="#C44E52")
-
-    # methods: the better half labelled on the left, the rest on the right
-    for index, (name, value) in enumerate(zip(names, values)):
-        if index < n_left:
-            depth = -step * (index + 1)
-            x_text, ha = left_x, "right"
-        else:
-            depth = -step * (k - index)
-            x_text, ha = right_x, "left"
-        axis.plot([value, value], [0, depth], color="0.25", linewidth=0.8)
-        axis.plot([value, x_text], [depth, depth], color="0.25", linewidth=0.8)
-        label = f"{display_name(name)} ({value:.2f})"
-        axis.text(x_text + (-0.05 if ha == "right" else 0.05), depth, label, ha=ha, va="center", fontsize=8)
-
-    # groups not significantly different: thick bars just under the axis
-    groups = analysis.groups
-    for number, group in enumerate(groups):
-        ranks = analysis.avg_rank.loc[group]
-        y = -0.08 - 0.1 * number
-        axis.plot([ranks.min() - 0.03, ranks.max() + 0.03], [y, y], color="black", linewidth=3,
-                  solid_capstyle="round")
-
-    line = f"{title}: k = {k} methods, N = {analysis.n} tasks"
-    if not pd.isna(analysis.friedman_p):
-        line += f"; Friedman p = {analysis.friedman_p:.3g}"
-        if analysis.friedman_p >= analysis.alpha:
-            line += " (not significant: groups for reference only)"
-    axis.set_title(line, fontsize=9)
-
-
-def plot_critical_difference(summary: pd.DataFrame | PathLike | Iterable[RankAnalysis], png_path: PathLike,
-                             pdf_path: PathLike | None = None, metric: str = "mae", alpha: float = 0.05,
-                             task_order: Sequence[str] | None = None, method_order: Sequence[str] | None = None,
-                             backbone_order: Sequence[str] | None = None) -> plt.Figure:
-    """Critical-difference diagram (Demšar 2006), one panel per backbone: each method at its average rank over
-    tasks, the Nemenyi CD drawn to scale, and methods not significantly different joined by a thick bar."""
-    if isinstance(summary, (pd.DataFrame, str, os.PathLike)):
-        analyses = rank_analyses(summary, metric, alpha, task_order=task_order, method_order=method_order,
-                                 backbone_order=backbone_order)
-    else:
-        analyses = list(summary)
-    if not analyses:
-        raise ValueError("no backbone to rank")
-    heights = [1.6 + 0.32 * (math.ceil(max(a.k, 1) / 2) + 1) for a in analyses]
-    figure, axes = plt.subplots(len(analyses), 1, figsize=(8.5, sum(heights)), squeeze=False,
-                                gridspec_kw={"height_ratios": heights})
-    for axis, analysis in zip(axes[:, 0], analyses):
-        _cd_panel(axis, analysis)
-    label = METRIC_LABELS.get(metric, metric)
-    figure.suptitle(f"Critical-difference diagram: average rank of {label} over tasks\n"
-                    f"(Nemenyi, α = {alpha:g}; bars join methods not significantly different)", fontsize=10)
-    figure.tight_layout()
-    for path in (png_path, pdf_path):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=150, bbox_inches="tight")
-    return figure
+    notes = list(set_notes) + weakness_notes(runs, n_tasks)
+    return StatisticsReport(metric, reference, alpha, paired, wilcoxon, analyses, notes, std_ddof)
 
 
 __all__ = ["Q_ALPHA_005", "nemenyi_q", "nemenyi_critical_difference", "holm", "paired_tests", "wilcoxon_tests",

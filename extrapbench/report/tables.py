@@ -1,226 +1,66 @@
-"""Per-run metrics -> per-configuration summary -> paper-style tables (SPEC §7, Tables 2, 3, 6).
+"""The paper-style tables (SPEC §7, Tables 2, 3, 6): rows = backbone × method, columns = the tasks present +
+average rank, cells "mean(std)" over seeds.
 
-* :func:`collect` stacks ``metrics.json`` records into one DataFrame (one row per run).
-* :func:`summarize` gives one row per (task, backbone, method): mean and standard deviation over seeds of every
-  metric. The std's ddof is the config key ``std_ddof``: 1 (default) is the sample std, the usual "mean ± std
-  over 3 seeds"; 0 is numpy's default population std, what the MEX authors' ``compute_res_metric.py`` prints
-  (their tables' std). The summary records it in a ``std_ddof`` column and every table's note says which one.
-  With a single seed the std is NaN whatever the ddof (no spread to report), which the tables show as "—". A metric undefined for some seed (NaN, e.g. Spearman of a constant
-  prediction) is averaged over the seeds where it is defined.
-* :func:`paper_table` builds the table the paper prints: rows = backbone × method (ERM first, MEX last),
-  columns = the tasks present + average rank, cells "mean(std)", best per column in bold, second in italics.
-  It renders to Markdown and LaTeX (booktabs) and exposes the raw numbers for a CSV.
+Everything that ranks works **within one backbone**: a row's rank in a task column is its place among the rows of
+its own backbone, its average rank is over the tasks it has a value for, and bold / italics mark the best /
+second-best of its backbone's rows (paper A ranks its eight methods within each backbone). A cell is bold only
+where the best mean beats the next one by more than either's std over seeds (seed noise cannot make it the best),
+italics need at least three rows. Which rows a table holds (the paper's eight methods, every method, no ablation
+entry) is decided by :mod:`extrapbench.report.method_sets`; tables render to Markdown and LaTeX (booktabs) and
+expose the raw numbers for a CSV.
+
+The names, orders and the summary itself live in :mod:`extrapbench.report.summary` and are re-exported here.
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from extrapbench.metrics import METRIC_KEYS
-
-#: The seven range-extrapolation tasks in the paper's column order (SPEC §2).
-TASK_ORDER = (
-    "formation_energy_bottom",
-    "shear_modulus_bottom",
-    "shear_modulus_top",
-    "refractive_index_bottom",
-    "refractive_index_top",
-    "phonons_bottom",
-    "phonons_top",
-)
-
-#: Backbones in the paper's row order; others follow alphabetically.
-BACKBONE_ORDER = ("painn", "equiformer_v2")
-
-RUN_ID_COLUMNS = ("task", "backbone", "method", "seed")
-#: ddof of the std over seeds unless the config says otherwise (``std_ddof``): the sample std
-DEFAULT_STD_DDOF = 1
-GROUP_COLUMNS = ("task", "backbone", "method")
-#: Per-run training bookkeeping summarised alongside the metrics (running time per method, SPEC §7).
-BOOKKEEPING_KEYS = ("wall_time_s", "epochs_run", "best_epoch")
-#: Counts that do not vary over seeds; the summary keeps them as they are.
-COUNT_KEYS = ("n_test", "n_val", "n_extrapolative")
-
-#: Direction of each metric for ranking and bold/italics.
-HIGHER_IS_BETTER = {
-    "mae": False, "gm": False, "val_mae": False, "spearman": True, "r2": True,
-    "detect_recall": True, "detect_precision": True, "detect_f1": True, "seconds_per_sample": False,
-}
-
-METRIC_LABELS = {
-    "mae": "test MAE", "gm": "test GM (error geometric mean)", "spearman": "test Spearman correlation",
-    "r2": "test R²", "val_mae": "validation MAE", "detect_recall": "detection recall",
-    "detect_precision": "detection precision", "detect_f1": "detection F1",
-    "seconds_per_sample": "inference seconds per test sample",
-}
-
-# Display names for the tables and figures; unknown names are shown as they are.
-_DISPLAY_NAMES = {
-    "erm": "ERM", "lds": "LDS", "fds": "FDS", "lds_fds": "LDS+FDS", "ranksim": "RankSim",
-    "balanced_mse": "BalancedMSE", "balancedmse": "BalancedMSE", "bmse": "BalancedMSE",
-    "balanced_mse_gai": "BalancedMSE-GAI", "conr": "ConR", "denseweight": "DenseWeight",
-    "cmixup": "C-Mixup", "c_mixup": "C-Mixup", "c-mixup": "C-Mixup", "foma": "FOMA", "mex": "MEX",
-    "ane": "ANE", "painn": "PaiNN", "equiformer_v2": "EquiformerV2", "equiformerv2": "EquiformerV2",
-    "schnet": "SchNet", "magpie_mlp": "Magpie-MLP",
-}
-
-MISSING = "—"
-
-
-def check_std_ddof(std_ddof) -> int:
-    if std_ddof not in (0, 1) or isinstance(std_ddof, bool):
-        raise ValueError(f"std_ddof must be 0 (population std, the MEX authors') or 1 (sample std), got {std_ddof!r}")
-    return int(std_ddof)
-
-
-def std_ddof_of(summary: pd.DataFrame, std_ddof: int | None = None) -> int:
-    """The ddof a summary's stds were computed with: its ``std_ddof`` column (summaries written before the
-    column existed used 1); an explicit `std_ddof` that contradicts the column is an error, since relabelling
-    a std does not recompute it."""
-    recorded = summary["std_ddof"].dropna().unique() if "std_ddof" in summary.columns else []
-    if len(recorded) > 1:
-        raise ValueError(f"summary mixes std_ddof values {sorted(recorded)}")
-    if len(recorded) == 1:
-        if std_ddof is not None and int(recorded[0]) != check_std_ddof(std_ddof):
-            raise ValueError(f"the summary's stds use ddof={int(recorded[0])}, not the requested {std_ddof}: "
-                             "re-run the aggregation with the same std_ddof")
-        return int(recorded[0])
-    return DEFAULT_STD_DDOF if std_ddof is None else check_std_ddof(std_ddof)
-
-
-def std_note(std_ddof: int) -> str:
-    """How a table's std over seeds was computed, for its footnote."""
-    return ("sample std, ddof=1" if std_ddof == 1
-            else "population std, ddof=0, numpy's default, as the MEX authors' tables")
-
-
-def display_name(name: str) -> str:
-    """Paper spelling of a method/backbone registry name (``"ranksim"`` -> ``"RankSim"``)."""
-    return _DISPLAY_NAMES.get(str(name).lower(), str(name))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Ordering
-# ----------------------------------------------------------------------------------------------------------
-
-def _ordered(present: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
-    """Names in ``present``: first those listed in ``preferred`` (in that order), then the rest sorted."""
-    present = list(dict.fromkeys(present))
-    preferred = [name for name in (preferred or []) if name in present]
-    return preferred + sorted(name for name in present if name not in preferred)
-
-
-def order_tasks(tasks: Iterable[str], task_order: Sequence[str] | None = None) -> list[str]:
-    """Tasks in the given order (default: the paper's, :data:`TASK_ORDER`); unknown ones appended sorted."""
-    return _ordered(tasks, task_order if task_order is not None else TASK_ORDER)
-
-
-def order_methods(methods: Iterable[str], method_order: Sequence[str] | None = None) -> list[str]:
-    """ERM first, MEX (and MEX variants, names starting with "mex") last, the others in ``method_order``
-    (then alphabetically). Names are compared case-insensitively for the ERM/MEX placement."""
-    ordered = _ordered(methods, method_order)
-    erm = [m for m in ordered if m.lower() == "erm"]
-    mex = [m for m in ordered if m.lower().startswith("mex")]
-    mex.sort(key=lambda m: m.lower() != "mex")  # plain MEX before its variants; stable otherwise
-    middle = [m for m in ordered if m not in erm and m not in mex]
-    return erm + middle + mex
-
-
-def order_backbones(backbones: Iterable[str], backbone_order: Sequence[str] | None = None) -> list[str]:
-    """Backbones in the given order (default: the paper's, :data:`BACKBONE_ORDER`); others appended sorted."""
-    return _ordered(backbones, backbone_order if backbone_order is not None else BACKBONE_ORDER)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# collect / summarize
-# ----------------------------------------------------------------------------------------------------------
-
-def collect(metrics_records: Iterable[Mapping[str, Any] | str | os.PathLike]) -> pd.DataFrame:
-    """One row per run from metrics dicts (or paths to ``metrics.json`` files). JSON nulls become NaN.
-
-    Raises ``ValueError`` when two records describe the same (task, backbone, method, seed).
-    """
-    records = []
-    for record in metrics_records:
-        if isinstance(record, (str, os.PathLike)):
-            with open(record) as metrics_file:
-                record = json.load(metrics_file)
-        records.append(dict(record))
-    if not records:
-        raise ValueError("no metrics records to collect")
-    runs = pd.DataFrame.from_records(records)
-    missing = [column for column in RUN_ID_COLUMNS if column not in runs.columns]
-    if missing:
-        raise ValueError(f"metrics records lack {missing}")
-    for column in (*METRIC_KEYS, *BOOKKEEPING_KEYS, *COUNT_KEYS):
-        if column in runs.columns:
-            runs[column] = pd.to_numeric(runs[column]).astype(float)
-    runs["seed"] = runs["seed"].astype(int)
-    duplicated = runs.duplicated(list(RUN_ID_COLUMNS), keep=False)
-    if duplicated.any():
-        raise ValueError("duplicate runs:\n" + runs.loc[duplicated, list(RUN_ID_COLUMNS)].to_string())
-    return runs
-
-
-def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
-              method_order: Sequence[str] | None = None,
-              backbone_order: Sequence[str] | None = None, std_ddof: int = DEFAULT_STD_DDOF) -> pd.DataFrame:
-    """One row per (task, backbone, method) with ``n_seeds``, ``seeds`` and ``{metric}_mean``/``{metric}_std``
-    for every metric present (std with `std_ddof`, NaN for a single seed; the ddof is recorded in a
-    ``std_ddof`` column). Rows follow task, backbone, method order."""
-    std_ddof = check_std_ddof(std_ddof)
-    metric_columns = [key for key in (*METRIC_KEYS, *BOOKKEEPING_KEYS) if key in runs.columns]
-    rows = []
-    for (task, backbone, method), group in runs.groupby(list(GROUP_COLUMNS), sort=False):
-        row: dict[str, Any] = {"task": task, "backbone": backbone, "method": method,
-                               "n_seeds": int(group["seed"].nunique()),
-                               "seeds": ",".join(str(s) for s in sorted(group["seed"]))}
-        for column in COUNT_KEYS:
-            if column in group.columns:
-                row[column] = group[column].iloc[0]
-        for column in metric_columns:
-            values = group[column].astype(float)
-            row[f"{column}_mean"] = values.mean()
-            # one defined value has no spread: NaN for either ddof (ddof=0 would print a misleading 0)
-            row[f"{column}_std"] = values.std(ddof=std_ddof) if values.notna().sum() > 1 else np.nan
-        row["std_ddof"] = std_ddof
-        rows.append(row)
-    summary = pd.DataFrame(rows)
-    for column in COUNT_KEYS:
-        if column in summary.columns:
-            summary[column] = summary[column].astype("Int64")  # counts read back as floats (JSON null -> NaN)
-
-    task_rank = {t: i for i, t in enumerate(order_tasks(summary["task"], task_order))}
-    backbone_rank = {b: i for i, b in enumerate(order_backbones(summary["backbone"], backbone_order))}
-    method_rank = {m: i for i, m in enumerate(order_methods(summary["method"], method_order))}
-    sort_key = pd.DataFrame({"t": summary["task"].map(task_rank), "b": summary["backbone"].map(backbone_rank),
-                             "m": summary["method"].map(method_rank)})
-    return summary.loc[sort_key.sort_values(["t", "b", "m"]).index].reset_index(drop=True)
-
+from extrapbench.report.summary import (  # noqa: F401 (re-exported: the scripts import them from here)
+    BACKBONE_ORDER, BOOKKEEPING_KEYS, COUNT_KEYS, DEFAULT_STD_DDOF, GROUP_COLUMNS, HIGHER_IS_BETTER, METRIC_LABELS,
+    MISSING, RUN_ID_COLUMNS, TASK_ORDER, _latex_escape, check_std_ddof, collect, display_name, order_backbones,
+    order_methods, order_tasks, std_ddof_of, std_note, summarize)
 
 # ----------------------------------------------------------------------------------------------------------
 # Paper table
 # ----------------------------------------------------------------------------------------------------------
 
-def _best_and_second(values: pd.Series, higher_is_better: bool) -> tuple[set, set]:
-    """Index labels holding the best and the second-best distinct value (ties share the style); NaN skipped."""
+def _separated(better: float, worse: float, spread: float) -> bool:
+    """Seed noise cannot swap the two: their means differ by more than ``spread`` (the larger std; 0 when no
+    std is known, e.g. a single seed or the average-rank column)."""
+    return abs(better - worse) > (0.0 if pd.isna(spread) else spread)
+
+
+def mark_best(values: pd.Series, higher_is_better: bool, stds: pd.Series | None = None) -> tuple[set, set]:
+    """Index labels to mark best (bold) and second (italics) among ``values`` (NaN skipped; ties share a mark).
+
+    Best: the best distinct value, when at least two rows compete and it beats the next value by more than
+    either's std over seeds. Second: the next distinct value, when at least three rows compete, the best is
+    marked, and it beats the value after it likewise (with two rows "second" would be "last")."""
     present = values.dropna()
+    if len(present) < 2:
+        return set(), set()
+    stds = pd.Series(np.nan, index=present.index) if stds is None else stds.reindex(present.index)
     distinct = sorted(present.unique(), reverse=higher_is_better)
-    best = set(present.index[present == distinct[0]]) if distinct else set()
-    second = set(present.index[present == distinct[1]]) if len(distinct) > 1 else set()
+    spread = {v: stds[present == v].max() for v in distinct}
+
+    def holds(i: int) -> bool:
+        if i + 1 >= len(distinct):
+            return False
+        widest = max([0.0] + [x for x in (spread[distinct[i]], spread[distinct[i + 1]]) if not pd.isna(x)])
+        return _separated(distinct[i], distinct[i + 1], widest)
+    best = set(present.index[present == distinct[0]]) if holds(0) else set()
+    second = (set(present.index[present == distinct[1]])
+              if best and len(present) >= 3 and holds(1) else set())
     return best, second
 
 
-def _latex_escape(text: str) -> str:
-    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
-    return "".join(replacements.get(char, char) for char in str(text))
+MARKS_NOTE = ("bold: the best of the backbone's rows in that column, only where it beats the next one by more than "
+              "either's std over seeds; italics: the second best, likewise, with at least three rows.")
 
 
 @dataclass
@@ -242,23 +82,41 @@ class PaperTable:
     std_ddof: int = DEFAULT_STD_DDOF
     #: (backbone, task) -> why that backbone does not run the task (e.g. a composition-only dataset)
     not_applicable: dict = field(default_factory=dict)
+    #: method -> row label, where it differs from the display name (e.g. DenseWeight in LDS's slot)
+    labels: dict = field(default_factory=dict)
+    #: notes placed after the cell note (which rows the table holds, ...)
+    extra_notes: list = field(default_factory=list)
+    #: False: no bold / italics at all (ablation tables show the paired test's p instead)
+    marks: bool = True
+    #: (backbone, method) x task -> text appended to the cell (e.g. "Δ +0.012, p 0.04"); None: nothing
+    annotations: pd.DataFrame | None = None
 
     AVG_RANK = "avg. rank"
     NOT_APPLICABLE = "n/a"
 
     # -- styling ------------------------------------------------------------------------------------------
     def styles(self) -> pd.DataFrame:
-        """"best", "second" or "" per cell, for the task columns and the average-rank column."""
+        """"best", "second" or "" per cell, for the task columns and the average-rank column, decided among the
+        rows of the same backbone (:func:`mark_best`)."""
         styles = pd.DataFrame("", index=self.mean.index, columns=[*self.tasks, self.AVG_RANK])
-        columns = [(task, self.mean[task], self.higher_is_better) for task in self.tasks]
-        columns.append((self.AVG_RANK, self.avg_rank, False))
-        for column, values, higher_is_better in columns:
-            best, second = _best_and_second(values, higher_is_better)
-            for row in best:
-                styles.loc[row, column] = "best"
-            for row in second:
-                styles.loc[row, column] = "second"
+        if not self.marks:
+            return styles
+        backbones = self.mean.index.get_level_values(0)
+        for backbone in dict.fromkeys(backbones):
+            block = backbones == backbone
+            columns = [(task, self.mean.loc[block, task], self.std.loc[block, task], self.higher_is_better)
+                       for task in self.tasks]
+            columns.append((self.AVG_RANK, self.avg_rank[block], None, False))
+            for column, values, stds, higher_is_better in columns:
+                best, second = mark_best(values, higher_is_better, stds)
+                for row in best:
+                    styles.loc[row, column] = "best"
+                for row in second:
+                    styles.loc[row, column] = "second"
         return styles
+
+    def row_label(self, method: str) -> str:
+        return self.labels.get(method, display_name(method))
 
     def _cell_text(self, row, task: str, missing: str) -> str:
         mean = self.mean.loc[row, task]
@@ -266,7 +124,12 @@ class PaperTable:
             return self.NOT_APPLICABLE if (row[0], task) in self.not_applicable else missing
         std = self.std.loc[row, task]
         std_text = missing if pd.isna(std) else f"{std:.{self.decimals}f}"
-        return f"{mean:.{self.decimals}f}({std_text})"
+        text = f"{mean:.{self.decimals}f}({std_text})"
+        if self.annotations is not None and row in self.annotations.index:
+            extra = self.annotations.loc[row, task]
+            if isinstance(extra, str) and extra:
+                text += f" {extra}"
+        return text
 
     def _rank_text(self, row, missing: str) -> str:
         value = self.avg_rank.loc[row]
@@ -276,9 +139,12 @@ class PaperTable:
         """Plain-text footnotes: what a cell means and which special cases occur in this table."""
         direction = "higher is better" if self.higher_is_better else "lower is better"
         notes = [f"{METRIC_LABELS.get(self.metric, self.metric)} ({direction}); cells: mean(std) over seeds "
-                 f"({std_note(self.std_ddof)}); best per column in bold, second in italics."]
-        notes.append("avg. rank: rank of the row's mean within each task column over all rows (ties share the "
-                     "average rank), averaged over the tasks the row has a value for.")
+                 f"({std_note(self.std_ddof)})."]
+        notes.extend(self.extra_notes)
+        notes.append("avg. rank: rank of the row's mean among the rows of the same backbone in each task column "
+                     "(1 = best; ties share the average rank), averaged over the tasks the row has a value for; "
+                     "ranks never compare rows of different backbones.")
+        notes.append(MARKS_NOTE if self.marks else "No bold / italics: see the paired tests' p-values.")
         present = self.mean.notna()
         for reason in sorted(set(self.not_applicable.values())):
             pairs = sorted(pair for pair, r in self.not_applicable.items() if r == reason)
@@ -306,7 +172,7 @@ class PaperTable:
         markers = {"best": "**", "second": "*", "": ""}
         for row in self.rows:
             backbone, method = row
-            cells = [display_name(backbone), display_name(method)]
+            cells = [display_name(backbone), self.row_label(method)]
             for task in self.tasks:
                 text = self._cell_text(row, task, MISSING)
                 marker = markers[styles.loc[row, task]] if text != MISSING else ""
@@ -335,7 +201,7 @@ class PaperTable:
             if backbone != previous_backbone:  # a rule between backbone blocks, as in the paper
                 lines.append(r"\midrule")
             cells = [_latex_escape(display_name(backbone)) if backbone != previous_backbone else "",
-                     _latex_escape(display_name(method))]
+                     _latex_escape(self.row_label(method))]
             previous_backbone = backbone
             for task in self.tasks:
                 text = self._cell_text(row, task, latex_missing)
@@ -378,7 +244,9 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
                 method_order: Sequence[str] | None = None, backbone_order: Sequence[str] | None = None,
                 task_order: Sequence[str] | None = None, decimals: int = 3,
                 not_applicable: Iterable[Mapping[str, str]] | None = None,
-                std_ddof: int | None = None) -> PaperTable:
+                std_ddof: int | None = None, methods: Sequence[str] | None = None,
+                labels: Mapping[str, str] | None = None, extra_notes: Sequence[str] | None = None,
+                marks: bool = True) -> PaperTable:
     """Build the paper-style table of ``metric`` from :func:`summarize` output.
 
     Rows are backbone × method pairs that occur in ``summary`` (backbones in ``backbone_order`` then sorted;
@@ -388,7 +256,10 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     metric's direction in :data:`HIGHER_IS_BETTER`. ``not_applicable`` lists {task, backbone, reason} pairs that
     are not run by design: their cells read "n/a" with the reason in a note, and a backbone that runs none of
     the tasks still gets its rows, so the table says why it is empty. ``std_ddof``: the ddof of the summary's
-    stds, for the note (default: the summary's ``std_ddof`` column, else 1).
+    stds, for the note (default: the summary's ``std_ddof`` column, else 1). ``methods``: the only methods to
+    show, in this order (the paper set, every method: :mod:`extrapbench.report.method_sets`); default every
+    method of the summary, ERM first and MEX last. Ranks and marks are within each backbone; ``labels`` rename
+    rows, ``extra_notes`` follow the cell note, ``marks=False`` drops bold / italics.
     """
     std_ddof = std_ddof_of(summary, std_ddof)
     if higher_is_better is None:
@@ -401,13 +272,19 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
 
     skipped = {(str(s["backbone"]), str(s["task"])): str(s["reason"]) for s in (not_applicable or [])}
     tasks = order_tasks([*summary["task"].unique(), *(t for _, t in skipped)], task_order)
+    if methods is not None:
+        summary = summary[summary["method"].isin(list(methods))]
     all_methods = summary["method"].unique()
+
+    def ordered(present) -> list[str]:
+        if methods is not None:
+            return [m for m in methods if m in set(present)]
+        return order_methods(present, method_order)
     rows = [(backbone, method)
             for backbone in order_backbones([*summary["backbone"].unique(), *(b for b, _ in skipped)],
                                             backbone_order)
-            for method in order_methods(summary.loc[summary["backbone"] == backbone, "method"].unique()
-                                        if (summary["backbone"] == backbone).any() else all_methods,
-                                        method_order)]
+            for method in ordered(summary.loc[summary["backbone"] == backbone, "method"].unique()
+                                  if (summary["backbone"] == backbone).any() else all_methods)]
     row_index = pd.MultiIndex.from_tuples(rows, names=["backbone", "method"])
 
     def pivot(column: str) -> pd.DataFrame:
@@ -420,9 +297,11 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     mean = pivot(mean_column)
     std = pivot(std_column)
     n_seeds = pivot("n_seeds")
-    # rank() skips NaN, so missing cells neither get a rank nor shift the others'.
-    rank = mean.rank(axis=0, method="average", ascending=not higher_is_better)
+    # ranks within each backbone's rows; rank() skips NaN, so missing cells neither get a rank nor shift the others'
+    rank = mean.groupby(level="backbone", sort=False).rank(method="average", ascending=not higher_is_better)
+    rank = rank.reindex(index=row_index, columns=tasks)
     avg_rank = rank.mean(axis=1, skipna=True)
     return PaperTable(metric=metric, higher_is_better=bool(higher_is_better), tasks=tasks, rows=rows,
                       mean=mean, std=std, n_seeds=n_seeds, rank=rank, avg_rank=avg_rank, decimals=decimals,
-                      not_applicable=skipped, std_ddof=std_ddof)
+                      not_applicable=skipped, std_ddof=std_ddof, labels=dict(labels or {}),
+                      extra_notes=list(extra_notes or []), marks=marks)

@@ -17,10 +17,37 @@ rule aggregate_tables:
         spearman_tex="results/tables/spearman.tex",
         spearman_csv=report("results/tables/spearman.csv", caption="../report/spearman_table.rst", category="Tables",
                        labels={"table": "test Spearman (paper Tables 2, 3, 6)"}),
+        # every method entry, ranked within each backbone (the tables above: the paper's eight methods)
+        mae_all_methods_md="results/tables/mae_all_methods.md",
+        mae_all_methods_tex="results/tables/mae_all_methods.tex",
+        mae_all_methods_csv=report("results/tables/mae_all_methods.csv", caption="../report/all_methods_tables.rst",
+                                   category="Tables", labels={"table": "test MAE, every method"}),
+        gm_all_methods_md="results/tables/gm_all_methods.md",
+        gm_all_methods_tex="results/tables/gm_all_methods.tex",
+        gm_all_methods_csv=report("results/tables/gm_all_methods.csv", caption="../report/all_methods_tables.rst",
+                                  category="Tables", labels={"table": "test GM, every method"}),
+        spearman_all_methods_md="results/tables/spearman_all_methods.md",
+        spearman_all_methods_tex="results/tables/spearman_all_methods.tex",
+        spearman_all_methods_csv=report("results/tables/spearman_all_methods.csv",
+                                        caption="../report/all_methods_tables.rst", category="Tables",
+                                        labels={"table": "test Spearman, every method"}),
+        # ablation entries next to their reference entries (never ranked), and detection recall / precision / F1
+        ablations_md="results/tables/ablations.md",
+        ablations_tex="results/tables/ablations.tex",
+        ablations_csv=report("results/tables/ablations.csv", caption="../report/ablations.rst", category="Tables",
+                             labels={"table": "ablations"}),
+        detection_md="results/tables/detection.md",
+        detection_tex="results/tables/detection.tex",
+        detection_csv=report("results/tables/detection.csv", caption="../report/detection.rst", category="Tables",
+                             labels={"table": "detection of extrapolative samples"}),
     params:
         method_order=METHOD_ORDER,
         task_order=TASK_ORDER,
         std_ddof=config.get("std_ddof", 1),  # std over seeds: 1 sample std, 0 the MEX authors' (numpy default)
+        # which entries are variants / ablations (extrapbench.report.method_sets): `method:` keys, `ablations`
+        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
+        ablations=config.get("ablations"),
+        method_set="paper",
     log:
         "results/logs/aggregate_tables.log",
     conda:
@@ -119,10 +146,17 @@ use rule aggregate_tables as aggregate_other_split_tasks with:
         spearman_tex=f"{OTHER_TABLES_DIR}/spearman.tex",
         spearman_csv=report(f"{OTHER_TABLES_DIR}/spearman.csv", caption="../report/other_split_tasks.rst",
                             category="Other split kinds", labels={"table": "test Spearman"}),
+        ablations_md=f"{OTHER_TABLES_DIR}/ablations.md",
+        ablations_tex=f"{OTHER_TABLES_DIR}/ablations.tex",
+        ablations_csv=report(f"{OTHER_TABLES_DIR}/ablations.csv", caption="../report/ablations.rst",
+                             category="Other split kinds", labels={"table": "ablations"}),
     params:
         method_order=METHOD_ORDER,
         task_order=OTHER_TASKS,
         not_applicable=skipped_pairs(OTHER_TASKS),
         std_ddof=config.get("std_ddof", 1),
+        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
+        ablations=config.get("ablations"),
+        method_set="all",  # paper B's comparison (ANE among them), not paper A's eight: every method, ranked
     log:
         "results/logs/aggregate_other_split_tasks.log",

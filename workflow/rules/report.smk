@@ -44,6 +44,7 @@ rule table_variants:
     input:
         summary="results/tables/summary.csv",
         provenance=paper_run_files("provenance.json", MEX_ENTRIES),
+        metrics=paper_run_files("metrics.json", MEX_ENTRIES),
     output:
         md="results/tables/table4_mex_variants.md",
         tex="results/tables/table4_mex_variants.tex",
@@ -116,7 +117,8 @@ rule table_running_time:
 
 
 rule statistics_report:
-    """Paired tests of every method against ERM, average ranks, Friedman and Nemenyi critical difference."""
+    """Paired tests of every method against ERM; average ranks of the paper's methods within each backbone, Friedman
+    and Nemenyi critical difference."""
     input:
         metrics=paper_run_files("metrics.json"),
     output:
@@ -132,6 +134,9 @@ rule statistics_report:
         task_order=TASK_ORDER,
         method_order=METHOD_ORDER,
         std_ddof=config.get("std_ddof", 1),
+        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
+        ablations=config.get("ablations"),
+        method_set="paper",
     log:
         "results/logs/statistics_report.log",
     conda:
@@ -145,7 +150,7 @@ rule statistics_report:
 
 
 rule plot_critical_difference:
-    """Average ranks across tasks with Nemenyi critical-difference groups."""
+    """Average ranks across tasks within each backbone (the paper's methods) with Nemenyi critical-difference groups."""
     input:
         summary="results/tables/summary.csv",
     output:
@@ -155,6 +160,9 @@ rule plot_critical_difference:
     params:
         task_order=TASK_ORDER,
         method_order=METHOD_ORDER,
+        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
+        ablations=config.get("ablations"),
+        method_set="paper",
     log:
         "results/logs/plot_critical_difference.log",
     conda:

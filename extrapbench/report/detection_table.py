@@ -1,0 +1,58 @@
+"""Detection of extrapolative samples per backbone, method and task: recall (paper A's Figure 5) and, when the
+runs saved their train predictions, precision and F1 (SPEC §6; the definitions are in
+:mod:`extrapbench.metrics`). Not ranked and not marked: the same recall can come from predicting everything
+beyond the train range, which precision exposes."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from extrapbench.metrics import PRECISION_DEFINITION, RECALL_DEFINITION
+from extrapbench.report.summary import MISSING, display_name, order_backbones, order_methods, order_tasks, std_note
+from extrapbench.report.summary import std_ddof_of
+from extrapbench.report.text_table import TextTable
+
+PARTS = (("detect_recall", "recall"), ("detect_precision", "precision"), ("detect_f1", "F1"))
+
+
+def detection_table(summary: pd.DataFrame, methods: Sequence[str] | None = None,
+                    task_order: Sequence[str] | None = None, backbone_order: Sequence[str] | None = None,
+                    decimals: int = 2, extra_notes: Sequence[str] = ()) -> TextTable:
+    """Rows = backbone × method (``methods`` in that order, default every method), columns = per task the
+    recall and, where the summary has them, precision and F1, each mean(std) over seeds. Precision and F1 are
+    left out entirely when no run saved train predictions."""
+    if "detect_recall_mean" not in summary.columns:
+        raise ValueError("summary has no detect_recall_mean column")
+    ddof = std_ddof_of(summary)
+    if methods is not None:
+        summary = summary[summary["method"].isin(list(methods))]
+    metrics = [(key, label) for key, label in PARTS if f"{key}_mean" in summary.columns
+               and summary[f"{key}_mean"].notna().any()]
+    tasks = order_tasks(summary["task"].unique(), task_order)
+    by_key = summary.set_index(["task", "backbone", "method"])
+    header = ["Backbone", "Method"] + [f"{task}: {label}" for task in tasks for _, label in metrics]
+    records, cells = [], []
+    for backbone in order_backbones(summary["backbone"].unique(), backbone_order):
+        present = summary.loc[summary["backbone"] == backbone, "method"].unique()
+        ordered = [m for m in methods if m in set(present)] if methods is not None else order_methods(present)
+        for method in ordered:
+            record, row = {"backbone": backbone, "method": method}, [display_name(backbone), display_name(method)]
+            for task in tasks:
+                for key, _ in metrics:
+                    mean = by_key[f"{key}_mean"].get((task, backbone, method), float("nan"))
+                    std = by_key[f"{key}_std"].get((task, backbone, method), float("nan")) \
+                        if f"{key}_std" in by_key.columns else float("nan")
+                    record[f"{task}_{key}_mean"], record[f"{task}_{key}_std"] = mean, std
+                    row.append(MISSING if pd.isna(mean) else
+                               f"{mean:.{decimals}f}({MISSING if pd.isna(std) else f'{std:.{decimals}f}'})")
+            records.append(record)
+            cells.append(row)
+    notes = [RECALL_DEFINITION, PRECISION_DEFINITION, f"cells: mean(std) over seeds ({std_note(ddof)}); not "
+             "ranked or marked."]
+    if len(metrics) == 1:
+        notes.append("precision and F1 are left out: no run saved its train predictions, and on val ∪ test alone "
+                     "every sample of a range split is extrapolative, so precision would be 1 by construction.")
+    notes.extend(extra_notes)
+    return TextTable("Detection of extrapolative samples", header, cells, pd.DataFrame(records), notes,
+                     align=["l", "l"] + ["r"] * (len(header) - 2))
