@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml scripts/slurm/snakemake-executor-plugin-slurm-2.8.0.patch
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
@@ -18,6 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 	# are in requirements.txt; torch_scatter / torch_sparse come from extrapbench._compat (pure torch)
 	$(BIN)/pip install --quiet --no-deps fairchem-core==1.10.0
 	$(BIN)/pip install --quiet --no-deps -e .
+	# the SLURM executor plugin's fixes for cancelled / preempted jobs and the account guess (the patch says which)
+	# (without the `patch` program only SLURM runs are affected: say so and go on, so `make demo` / `make test` still work)
+	if command -v patch >/dev/null; then bash scripts/slurm/patch_plugin.sh $(BIN)/python; else \
+	  echo "make setup: WARNING: no 'patch' program, the SLURM plugin fix is not applied (apt-get install patch; make setup)" >&2; \
+	  exit 0; fi
 	touch $(STAMP)
 
 # The embedded default: both phonon tasks, Magpie MLP, ERM and MEX, two seeds, on the shipped data.
@@ -63,7 +68,7 @@ REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_ran
 	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \
 	table_provenance_other_split_tasks
 
-.PHONY: rerun-method figures test-slurm reproduce-paper
+.PHONY: rerun-method figures test-slurm reproduce-paper download
 
 # Paper A exactly as its authors released it (config/authors.yaml: EquiformerV2 at the release's size, their
 # per-method, per-task settings, EMA, clipping, AMP, ties in both parts, ddof-0 std). GPU work: run it on a cluster,
@@ -95,7 +100,15 @@ figures: $(STAMP)
 	     exit 1; }
 
 # A real single-node SLURM cluster on this machine (root, Debian; installs slurm-wlm, munge, mariadb-server from
-# Debian if missing): runs the embedded default (config/demo.yaml) through profiles/slurm and one GPU-backbone
-# training job, checks them, stops the daemons it started. Not part of `make test` (see README).
+# Debian if missing): runs a small grid of the embedded default (config/demo.yaml) through profiles/slurm, scancels
+# a running training job (Snakemake must fail it with the SLURM state; the rerun must resume it), runs one
+# GPU-backbone training job, checks them, stops the daemons it started, prints its wall time. Not part of
+# `make test` (see README).
 test-slurm: $(STAMP)
 	SNAKEMAKE=$(BIN)/snakemake bash scripts/slurm/cluster.sh test
+
+# Every dataset of CONFIG into results/datasets (and data_home), here: on a cluster run it on the login node before
+# the cluster run, so a failed download shows at once; the cluster run itself downloads nothing more (its
+# download_dataset jobs run where Snakemake runs anyway: localrules in workflow/rules/download.smk).
+download: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SMK_ARGS) --until download_dataset

@@ -7,6 +7,10 @@
   training job's sbatch line asks for the GPU (--gpus=1, gpu partition) while CPU jobs ask for none. That last
   check runs the real executor plugin against stand-in sbatch/squeue/sacct/... programs that record the command
   line and refuse the job; `make test-slurm` runs the workflow on a real SLURM cluster.
+* against the same stand-ins: cancelled ("CANCELLED by <uid>"), preempted, timed-out, out-of-memory and node-failed
+  jobs fail at the first status check, each with its SLURM state (the plugin patch of `make setup`), the account
+  guess works, every job is submitted with --no-requeue; the profile's commented GPU-model and --gres examples
+  reach exactly the GPU-backbone training jobs; downloads run locally, never through sbatch.
 
 The make targets run with BIN= this interpreter's bin directory and STAMP= (no .venv needed), and SMK_ARGS pointing
 snakemake at the temporary working directory.
@@ -40,6 +44,14 @@ TINY = {
     "resources": {"train_threads": 1},
 }
 RUN_FILES = ("predictions.csv", "history.csv", "model.pt", "provenance.json", "metrics.json")
+
+
+def dataset_table(dataset: str) -> str:
+    """download_dataset's output for one dataset, below results/ (its file name as workflow/rules/download.smk
+    declares it, so the stand-in inputs below follow a change of format)."""
+    match = re.search(r'"results/(datasets/\{dataset\}[^"]*)"', (REPO / "workflow/rules/download.smk").read_text())
+    assert match, "no results/datasets/{dataset}... output in workflow/rules/download.smk"
+    return match.group(1).format(dataset=dataset)
 
 
 def make(target, workdir, *variables, smk_args="", timeout=600):
@@ -217,7 +229,7 @@ def test_slurm_profile_asks_for_a_gpu_exactly_for_gpu_backbone_training(tmp_path
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # everything upstream of training exists, so the training jobs are the first ones submitted
-    for name in ("datasets/matbench_phonons.pkl", "features/matbench_phonons/magpie.csv",
+    for name in (dataset_table("matbench_phonons"), "features/matbench_phonons/magpie.csv",
                  "graphs/matbench_phonons.pt", "splits/phonons_top.json", "splits/phonons_top.csv"):
         path = workdir / "results" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,3 +253,153 @@ def test_slurm_profile_asks_for_a_gpu_exactly_for_gpu_backbone_training(tmp_path
         assert " -t 720 " in line and " --mem 8000 " in line and " --cpus-per-task=2 " in line
     others = [line for comment, line in sbatch.items() if not comment.startswith("rule_train")]
     assert others and all("--gpus" not in line and " -p cpu " in line for line in others)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# jobs that SLURM ends without completing them, against stand-in SLURM commands
+# ---------------------------------------------------------------------------------------------------------------
+# sacct's text for each seed's training job: sacct --parsable2 appends "by <uid>" to a cancelled job's state
+FINAL_STATES = ["CANCELLED by 1000", "PREEMPTED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"]
+
+SBATCH_ACCEPTS = f"""#!{sys.executable}
+import re, sys
+from pathlib import Path
+here = Path(__file__).parent
+line = " ".join(sys.argv[1:])
+with open(here / "calls.log", "a") as log:
+    print("sbatch " + line, file=log)
+train = re.search(r"--comment rule_train_wildcards_\\S*_(\\d+) ", line)  # ..._erm_<seed>
+if not train:  # the report jobs that need only the split: not this test's business
+    sys.exit("stand-in: not submitted")
+seed = int(train.group(1))
+job = 100 + seed
+(here / "jobs").mkdir(exist_ok=True)
+(here / "jobs" / str(job)).write_text({FINAL_STATES!r}[seed])
+print(job)
+"""
+
+SACCT_STATES = """#!{python}
+import sys
+from pathlib import Path
+here = Path(__file__).parent
+args = sys.argv[1:]
+with open(here / "calls.log", "a") as log:
+    print("sacct " + " ".join(args), file=log)
+if "|" in args:                             # as the real sacct does with a shell pipe passed as arguments
+    sys.exit("sacct: invalid option -- '1'")
+if "--name" in args:                        # the plugin's status query: every job of the run
+    for job in sorted((here / "jobs").iterdir()):
+        print(f"{{job.name}}|{{job.read_text()}}")
+elif "-nu" in args:                         # the account guess: the user's jobs of today, most recent last
+    print("      acct_a \\n      acct_b ")
+elif any("nodelist" in arg for arg in args):
+    print("node7")
+"""
+
+
+def test_ended_jobs_fail_at_the_first_status_check_with_their_slurm_state(tmp_path):
+    """Cancelled (sacct: "CANCELLED by <uid>"), preempted, timed-out, out-of-memory and node-failed training jobs
+    end as failed Snakemake jobs at the first status check, each message naming the SLURM state; the account
+    guess works (no "invalid option" from sacct). Needs the plugin patch of `make setup`: without it the cancelled
+    and the preempted job are waited for forever (this test then times out)."""
+    workdir = tmp_path / "work"
+    config = {**TINY, "methods": {"erm": {}}, "seeds": list(range(len(FINAL_STATES)))}
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    for name in (dataset_table("matbench_phonons"), "features/matbench_phonons/magpie.csv",
+                 "splits/phonons_top.json", "splits/phonons_top.csv"):
+        path = workdir / "results" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stand-in")
+    log = fake_slurm(tmp_path / "bin")
+    (tmp_path / "bin" / "sbatch").write_text(SBATCH_ACCEPTS)
+    (tmp_path / "bin" / "sacct").write_text(SACCT_STATES.format(python=sys.executable))
+    (tmp_path / "bin" / "sacctmgr").write_text(STUB.format(log=log, body='printf "acct_a\\nacct_b\\n"'))
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    env.pop("SLURM_CONF", None)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--profile", str(REPO / "profiles" / "slurm"), "-s", str(SNAKEFILE),
+             "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+             "--slurm-init-seconds-before-status-checks", "1"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail("Snakemake still waited for jobs SLURM had ended after 240 s: is the plugin patch "
+                    f"(scripts/slurm/patch_plugin.sh, run by make setup) applied?\n{str(error.stderr)[-3000:]}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-5000:]
+    for seed, state in enumerate(FINAL_STATES):
+        assert re.search(rf"SLURM-job '{100 + seed}' failed.*SLURM status is: '{state}'", output), \
+            f"no failure with state {state!r}:\n{output[-5000:]}"
+    # one status check reported them all: the plugin logs no second one
+    assert len(re.findall(r"SLURM-job '\d+' failed", output)) == len(FINAL_STATES)
+    assert "invalid option" not in output and "Guessed SLURM account: acct_b" in output
+    sbatch = [line for line in log.read_text().splitlines() if line.startswith("sbatch ") and "rule_train_" in line]
+    assert len(sbatch) == len(FINAL_STATES)
+    assert all(" -A acct_b " in line and " --no-requeue" in line for line in sbatch)
+
+
+def profile_snippet(anchor: str) -> str:
+    """The commented set-resources example of profiles/slurm/config.yaml that starts with `train: &anchor`,
+    uncommented: the profile's documentation, run as it is written."""
+    text = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
+    match = re.search(rf"^#(   train: &{anchor}\n(?:#     .*\n)+#   train_grid_point: \*{anchor}\n)", text, re.M)
+    assert match, f"profiles/slurm/config.yaml lost its `train: &{anchor}` example"
+    return "set-resources:\n" + re.sub(r"^#", "", match.group(1), flags=re.M)
+
+
+@pytest.mark.parametrize("anchor, gpu_request", [("gpu_model", " --gpus=a100:1"), ("gres", " --gres=gpu:1")])
+def test_profile_gpu_examples_reach_only_gpu_backbone_training(tmp_path, anchor, gpu_request):
+    """The profile's documented GPU-model and --gres overrides, pasted into a copy of the profile: the GPU
+    backbone's training job asks for the GPU that way (and only that way), the CPU backbone's asks for none."""
+    profile = tmp_path / "profile"
+    shutil.copytree(REPO / "profiles" / "slurm", profile)
+    with open(profile / "config.yaml", "a") as config_file:
+        config_file.write("\n" + profile_snippet(anchor))
+    workdir = tmp_path / "work"
+    config = {**TINY, "backbones": {"painn": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8},
+                                    "magpie_mlp": TINY["backbones"]["magpie_mlp"]},
+              "methods": {"erm": {}}, "seeds": [0]}
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    for name in (dataset_table("matbench_phonons"), "features/matbench_phonons/magpie.csv",
+                 "graphs/matbench_phonons.pt", "splits/phonons_top.json", "splits/phonons_top.csv"):
+        path = workdir / "results" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stand-in")
+    log = fake_slurm(tmp_path / "bin")
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    env.pop("SLURM_CONF", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE),
+         "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+         "--slurm-init-seconds-before-status-checks", "1"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0  # every submission is refused
+    sbatch = {re.search(r"--comment (\S+)", line).group(1): line
+              for line in log.read_text().splitlines() if line.startswith("sbatch ")}
+    assert sbatch, (result.stdout + result.stderr)[-5000:]
+    gpu = sbatch["rule_train_wildcards_phonons_top_painn_erm_0"]
+    cpu = sbatch["rule_train_wildcards_phonons_top_magpie_mlp_erm_0"]
+    assert gpu_request in gpu and " -p gpu " in gpu
+    assert len(re.findall(r" --(?:gpus|gres)=", gpu)) == 1
+    assert "--gpus" not in cpu and "--gres" not in cpu and " -p cpu " in cpu
+
+
+def test_downloads_run_where_snakemake_runs_never_as_slurm_jobs(tmp_path):
+    """download_dataset is a localrule (workflow/rules/download.smk): through profiles/slurm it runs on this host
+    (a cluster's login node, which has the network), and sbatch is never called for it."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
+    log = fake_slurm(tmp_path / "bin")
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    env.pop("SLURM_CONF", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "results/" + dataset_table("matbench_phonons"), "--profile",
+         str(REPO / "profiles" / "slurm"), "-s", str(SNAKEFILE), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--slurm-init-seconds-before-status-checks", "1"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert (workdir / "results" / dataset_table("matbench_phonons")).stat().st_size > 0
+    assert not log.exists() or "sbatch" not in log.read_text()

@@ -8,9 +8,13 @@
 #   scripts/slurm/cluster.sh env      prints `export SLURM_CONF=...`: eval it to use sbatch/squeue/sacct by hand
 #   scripts/slurm/cluster.sh stop     stops exactly the daemons `start` started, by the process ids in their pid
 #                                     files (after cancelling this cluster's jobs); nothing else is touched
-#   scripts/slurm/cluster.sh test     start (unless running), run the embedded default (config/demo.yaml)
-#                                     through profiles/slurm to completion and check it, submit one GPU-backbone
-#                                     training job and check its GPU request, stop what it started
+#   scripts/slurm/cluster.sh test     start (unless running), run a small grid of the embedded default
+#                                     (config/demo.yaml: one task, one seed, ERM and MEX) through profiles/slurm
+#                                     to completion and check it, scancel a running training job and check that
+#                                     Snakemake fails it with the SLURM state and a rerun resumes it, submit one
+#                                     GPU-backbone training job and check its GPU request, stop what it started;
+#                                     prints its wall time
+#   scripts/slurm/cluster.sh test-cancel   only the scancel check, on a running cluster
 #
 # For a Debian/Ubuntu machine where you are root (CI, a developer box; no systemd needed). Everything lives under
 # $EXTRAPBENCH_SLURM_DIR (default /tmp/extrapbench-slurm): configs, state, logs, pid files, a private munge key and
@@ -33,6 +37,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE="${EXTRAPBENCH_SLURM_DIR:-/tmp/extrapbench-slurm}"
 SNAKEMAKE="${SNAKEMAKE:-snakemake}"
+# the interpreter beside snakemake (its venv): reads the test's checkpoints, checks the plugin patch
+SMK_PYTHON="$(dirname "$(command -v "$SNAKEMAKE" || echo "$SNAKEMAKE")")/python"
 CLUSTER=extrapbench
 CTLD_PORT="${EXTRAPBENCH_SLURM_PORT:-16817}"     # slurmctld; slurmd +1, slurmdbd +2
 SLURMD_PORT=$((CTLD_PORT + 1))
@@ -330,45 +336,163 @@ cmd_status() {
 cmd_env() { echo "export SLURM_CONF=$SLURM_CONF"; }
 
 # ---------------------------------------------------------------------------------------------------------------
-# the test: the embedded default through profiles/slurm, then one GPU-backbone training job
+# the test: a small grid of the embedded default through profiles/slurm, a cancelled training job, one
+# GPU-backbone training job
 # ---------------------------------------------------------------------------------------------------------------
 check() { if "$@"; then :; else die "check failed: $*"; fi; }
 
+# The embedded default (config/demo.yaml) cut down to one task, one seed, ERM and MEX (with MEX's λ selection
+# grid) and 5 epochs: every rule of the demo's DAG still runs as a SLURM job, with 5 training jobs instead of the
+# whole demo's ~70, which a small shared machine cannot run through SLURM in a test's time.
+write_small_config() {   # write_small_config OUT
+    "$SMK_PYTHON" - "$REPO/config/demo.yaml" "$1" <<'EOF'
+import sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+config["tasks"] = config["tasks"][-1:]
+config["seeds"] = config["seeds"][:1]
+config["methods"] = {name: entry for name, entry in config["methods"].items() if name in ("erm", "mex")}
+assert set(config["methods"]) == {"erm", "mex"}, "config/demo.yaml lost its erm or mex entry"
+config["train"]["max_epochs"] = 5
+yaml.safe_dump(config, open(sys.argv[2], "w"))
+EOF
+}
+
+# A background snakemake of this (non-interactive) script ignores SIGINT, and on SIGTERM it waits for its running
+# jobs, which is exactly what hangs when it cannot see that a job ended: TERM, then KILL.
+stop_snakemake() {   # stop_snakemake PID
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 15); do [ -d "/proc/$1" ] || break; sleep 1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# A running training job cancelled with scancel (as by its user, an admin or preemption): Snakemake must end
+# the job as failed at its next status check, naming the SLURM state, and a rerun must resume the run from its
+# last per-epoch checkpoint. The upstream inputs (dataset, features, split) are copied from UPSTREAM if given,
+# else made through SLURM first. Sets CANCEL_SECONDS (scancel -> failure reported) and CANCEL_SUMMARY.
+CANCEL_DEADLINE="${EXTRAPBENCH_CANCEL_DEADLINE:-120}"   # seconds; see the status-check note below
+test_cancel() {   # test_cancel OUT [UPSTREAM]
+    local out=$1 upstream=${2:-} dir="$STATE/cancel"
+    local run=results/runs/phonons_top/magpie_mlp/erm/seed0
+    rm -rf "$dir"
+    mkdir -p "$dir/results" "$out"
+    # long enough (on the CPU) to be cancelled after its first epochs, short enough for the rerun to finish
+    cat >"$dir/config.yaml" <<EOF
+data_home: $REPO/data/matminer
+tasks: [phonons_top]
+backbones:
+  magpie_mlp: {hidden_dim: 256, out_dim: 128, num_layers: 3}
+methods:
+  erm: {}
+seeds: [0]
+train: {max_epochs: 150, early_stopping_patience: 150, batch_size: 16}
+resources: {train_threads: 1}
+EOF
+    # Status checks from 5 s after the submission; the plugin waits 10 s longer after every check that sees no
+    # job finish (at most 180 s). The scancel comes within about a minute of the submission, so the next check,
+    # which must report the failure, comes well within CANCEL_DEADLINE.
+    local args=(--profile "$REPO/profiles/slurm" -s "$REPO/workflow/Snakefile" --directory "$dir"
+                --configfile "$dir/config.yaml" --slurm-init-seconds-before-status-checks 5)
+    if [ -n "$upstream" ]; then
+        cp -a "$upstream/results/datasets" "$upstream/results/features" "$upstream/results/splits" "$dir/results/"
+    else
+        "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --omit-from train >"$out/cancel-upstream.log" 2>&1 \
+            || { tail -30 "$out/cancel-upstream.log"; die "the cancel test's upstream jobs failed ($out/cancel-upstream.log)"; }
+    fi
+
+    log "cancelled job: one ERM training job through profiles/slurm in $dir, scancel'd once it has checkpointed"
+    "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --verbose >"$out/cancel.log" 2>&1 &
+    local smk=$! job="" waited=0
+    # its SLURM job id, then its first per-epoch checkpoint (extrapbench/training.py: resume-<stage>.pt)
+    until [ -n "$job" ] && compgen -G "$dir/$run/resume-*.pt" >/dev/null; do
+        [ -d "/proc/$smk" ] || { tail -30 "$out/cancel.log"; die "snakemake ended before the training job checkpointed"; }
+        [ $waited -lt 600 ] || { stop_snakemake $smk; die "the training job wrote no checkpoint within 600 s ($out/cancel.log)"; }
+        job="$(sed -n 's/.*submitted with SLURM jobid \([0-9]*\) (log: .*\/rule_train\/.*/\1/p' "$out/cancel.log" | head -1)"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    check [ "$(squeue -h -j "$job" -o %T)" = RUNNING ]
+    scancel "$job"
+    local t0
+    t0=$(date +%s)
+    while [ -d "/proc/$smk" ] && [ $(($(date +%s) - t0)) -le "$CANCEL_DEADLINE" ]; do sleep 1; done
+    CANCEL_SECONDS=$(($(date +%s) - t0))
+    if [ -d "/proc/$smk" ]; then
+        stop_snakemake $smk
+        die "scancel of running job $job: snakemake still waits after ${CANCEL_SECONDS}s (its status loop did not \
+see the cancelled state: is scripts/slurm/snakemake-executor-plugin-slurm-2.8.0.patch applied?)"
+    fi
+    local rc=0
+    wait $smk || rc=$?
+    log "scancel $job: snakemake reported the failure and exited (status $rc) after ${CANCEL_SECONDS}s"
+    check [ $rc -ne 0 ]
+    grep "SLURM-job '$job' failed" "$out/cancel.log" | head -1 >"$out/cancel.message" || true
+    check grep -q "SLURM status is: 'CANCELLED by $(id -u)'" "$out/cancel.message"
+    check [ ! -e "$dir/$run/predictions.csv" ]
+    local epochs
+    epochs="$("$SMK_PYTHON" -c 'import sys, torch; print(torch.load(sys.argv[1], weights_only=False)["epoch"] + 1)' \
+        "$(compgen -G "$dir/$run/resume-*.pt" | head -1)")"
+    log "the cancelled run had checkpointed $epochs epochs; rerunning it"
+
+    "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --verbose >"$out/cancel-rerun.log" 2>&1 \
+        || { tail -30 "$out/cancel-rerun.log"; die "the rerun after the scancel failed ($out/cancel-rerun.log)"; }
+    local resumed
+    resumed="$("$SMK_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["resumed_from_epoch"])' \
+        "$dir/$run/provenance.json")"
+    log "the rerun resumed at epoch $resumed"
+    check [ "$resumed" -gt 0 ]
+    check [ "$resumed" -ge "$epochs" ]
+    sacct -n -X -P -j "$job" -o JobID,State >"$out/cancel.sacct"
+    check grep -q "^$job|CANCELLED" "$out/cancel.sacct"
+    CANCEL_SUMMARY="job $job cancelled after $epochs epochs; snakemake reported it ${CANCEL_SECONDS}s after the \
+scancel ($(sed "s/.*\(SLURM status is: '[^']*'\).*/\1/" "$out/cancel.message")); the rerun resumed at epoch $resumed"
+}
+
 cmd_test() {
+    local test_t0
+    test_t0=$(date +%s)
     # a cluster this test starts is stopped when it ends, however it ends (on_exit)
     if ! cmd_status >/dev/null 2>&1; then
         STARTED_HERE=1
         cmd_start
     fi
     "$SNAKEMAKE" --version >/dev/null || die "no snakemake: set SNAKEMAKE=/path/to/venv/bin/snakemake"
+    # without the plugin patch the cancelled-job check below would only fail after its deadline: say why now
+    bash "$REPO/scripts/slurm/patch_plugin.sh" --check "$SMK_PYTHON"
 
     local work="$STATE/demo" out="$STATE/test"
     rm -rf "$work" "$out"
     mkdir -p "$work" "$out"
     cd "$REPO"
+    write_small_config "$out/small.yaml"
     # the README's cluster command, run from the repository; --directory keeps the repository's results/ out of it
     # and data_home is the shipped data. Status checks start after 10 s instead of the plugin's 40 s default:
     # only a test's short jobs care.
     local args=(--profile "$REPO/profiles/slurm" -s "$REPO/workflow/Snakefile" --directory "$work"
-                --configfile "$REPO/config/demo.yaml" --config "data_home=$REPO/data/matminer"
+                --configfile "$out/small.yaml" --config "data_home=$REPO/data/matminer"
                 --slurm-init-seconds-before-status-checks 10)
-    log "running the embedded default (config/demo.yaml) through profiles/slurm in $work"
+    log "running a small grid of the embedded default ($out/small.yaml) through profiles/slurm in $work"
     local t0 t1
     t0=$(date +%s)
     "$SNAKEMAKE" "${args[@]}" --verbose >"$out/demo.log" 2>&1 \
-        || { tail -50 "$out/demo.log"; die "the demo failed through SLURM (log: $out/demo.log)"; }
+        || { tail -50 "$out/demo.log"; die "the small demo grid failed through SLURM (log: $out/demo.log)"; }
     t1=$(date +%s)
-    log "demo through SLURM: $((t1 - t0)) s wall"
+    log "small demo grid through SLURM: $((t1 - t0)) s wall"
 
-    # every job went through SLURM: one completed sbatch job per job of the DAG (but the target rule `all`)
-    local run_id jobs_total completed
+    # every job went through SLURM, but the target rule `all` and the downloads (localrules in
+    # workflow/rules/download.smk: they ran here, on the "login node"): one completed sbatch job per other job
+    local run_id jobs_total downloads completed
     run_id="$(sed -n 's/.*SLURM run ID: \([0-9a-f-]*\).*/\1/p' "$out/demo.log" | head -1)"
     jobs_total="$(awk '/^total[[:space:]]+[0-9]+/ {print $2; exit}' "$out/demo.log")"
+    downloads="$(awk '/^download_dataset[[:space:]]+[0-9]+/ {print $2; exit}' "$out/demo.log")"
     sacct -n -X -P --name="$run_id" -S now-1days -o JobID,JobName,State,ReqTRES >"$out/demo.sacct"
     completed="$(grep -c '|COMPLETED|' "$out/demo.sacct" || true)"
-    log "sacct: $completed completed SLURM jobs of run $run_id; the DAG had $jobs_total jobs (one is 'all')"
-    check [ -n "$run_id" ] && check [ -n "$jobs_total" ]
-    check [ "$completed" -eq $((jobs_total - 1)) ]
+    log "sacct: $completed completed SLURM jobs of run $run_id; the DAG had $jobs_total jobs (one is 'all'," \
+        "${downloads:-0} download_dataset, run locally)"
+    check [ -n "$run_id" ] && check [ -n "$jobs_total" ] && check [ "${downloads:-0}" -ge 1 ]
+    check [ "$completed" -eq $((jobs_total - 1 - downloads)) ]
+    # the downloads ran on this host, not as SLURM jobs
+    check [ "$(grep -c -- "--comment rule_download_dataset" "$out/demo.log" || true)" -eq 0 ]
     check [ "$(grep -vc '|COMPLETED|' "$out/demo.sacct" || true)" -eq 0 ]
     # no demo job asked for a GPU (CPU backbone only)
     check [ "$(grep -c 'gres/gpu' "$out/demo.sacct" || true)" -eq 0 ]
@@ -377,9 +501,18 @@ cmd_test() {
              results/figures/fig4_parity_phonons_top.png results/figures/fig3_label_distributions.pdf; do
         check [ -s "$work/$f" ]
     done
-    "$SNAKEMAKE" "${args[@]}" -n >"$out/demo-dryrun.log" 2>&1
+    # mtime only: the code and params triggers would also fire if someone edits a rule file while this runs
+    "$SNAKEMAKE" "${args[@]}" -n --rerun-triggers mtime >"$out/demo-dryrun.log" 2>&1
     check grep -q "Nothing to be done" "$out/demo-dryrun.log"
     grep -h "sbatch call:" "$out/demo.log" | sed 's/.*sbatch call: //' >"$out/demo.sbatch"
+
+    # a CPU-backbone training job's request, for the summary: no GPU, the cpu partition
+    grep "sbatch call:" "$out/demo.log" | grep -- "--comment rule_train_wildcards_" | sed 's/.*sbatch call: //; s/ --wrap=.*//' \
+        | head -1 >"$out/cpu-train.sbatch"
+    check grep -q -- "-p cpu" "$out/cpu-train.sbatch"
+    check [ "$(grep -c -- "--gpus\|--gres" "$out/cpu-train.sbatch")" -eq 0 ]
+
+    test_cancel "$out" "$work"
 
     # one GPU-backbone training job: a tiny PaiNN run, on the demo's dataset table and split (copied)
     local gpu="$STATE/gpu"
@@ -421,12 +554,23 @@ EOF
     scontrol show job "$train_id" >"$out/gpu-train.scontrol" 2>&1 || true
 
     echo
-    echo "== make test-slurm: passed"
-    echo "demo (config/demo.yaml) through SLURM: $((t1 - t0)) s wall, $completed SLURM jobs, all COMPLETED"
+    echo "== make test-slurm: passed in $(($(date +%s) - test_t0)) s wall (cluster start included)"
+    echo "small demo grid ($out/small.yaml) through SLURM: $((t1 - t0)) s wall, $completed SLURM jobs, all COMPLETED"
     echo "   results: $work/results   log: $out/demo.log"
+    echo "cancelled job: $CANCEL_SUMMARY"
+    echo "CPU-backbone training job, its sbatch line (without --wrap):"
+    echo "   $(cat "$out/cpu-train.sbatch")"
     echo "GPU-backbone training job $train_id, its sbatch line (without --wrap):"
     echo "   $(cat "$out/gpu-train.sbatch")"
     echo "   sacct: $(cat "$out/gpu-train.sacct")"
+}
+
+# only the cancelled-job check, on a running cluster (`start` first)
+cmd_test_cancel() {
+    cmd_status >/dev/null 2>&1 || die "the cluster is not running: $0 start"
+    cd "$REPO"
+    test_cancel "$STATE/test-cancel"
+    echo "cancelled job: $CANCEL_SUMMARY"
 }
 
 case "${1:-}" in
@@ -435,5 +579,6 @@ case "${1:-}" in
     status) cmd_status ;;
     env) cmd_env ;;
     test) cmd_test ;;
-    *) echo "usage: $0 start|stop|status|env|test" >&2; exit 2 ;;
+    test-cancel) cmd_test_cancel ;;
+    *) echo "usage: $0 start|stop|status|env|test|test-cancel" >&2; exit 2 ;;
 esac
