@@ -18,7 +18,9 @@
 #
 # For a Debian/Ubuntu machine where you are root (CI, a developer box; no systemd needed). Everything lives under
 # $EXTRAPBENCH_SLURM_DIR (default /tmp/extrapbench-slurm): configs, state, logs, pid files, a private munge key and
-# socket, a private MariaDB data directory, and the test runs' working directories. The daemons use their own
+# socket, a private MariaDB data directory (its password random, made on first start, in etc/db.pass, mode 600), and
+# the test runs' working directories. `start` creates that directory itself and marks it; it refuses an existing
+# one without its mark, owned by another user or writable by others (the default path is predictable). The daemons use their own
 # ports (below), so a SLURM, munge or MariaDB of the system itself is neither used nor touched.
 #
 # Accounting is real (slurmdbd + MariaDB), as on a production cluster: `sacct` works, and the executor plugin's
@@ -45,7 +47,7 @@ SLURMD_PORT=$((CTLD_PORT + 1))
 DBD_PORT=$((CTLD_PORT + 2))
 DB_PORT=$((CTLD_PORT + 3))                        # mariadbd, bound to 127.0.0.1
 DB_NAME=extrapbench_slurm_acct
-DB_PASS=extrapbench-test-only
+DB_PASS_FILE="$STATE/etc/db.pass"                  # random, made by the first start (db_password)
 export SLURM_CONF="$STATE/etc/slurm.conf"
 SYSTEM_CONF=/etc/slurm/slurm.conf
 
@@ -220,8 +222,8 @@ start_mariadbd() {
     wait_for 30 "mariadbd's pid file" test -s "$STATE/mysql-run/mariadbd.pid"
     cp "$STATE/mysql-run/mariadbd.pid" "$(pidfile mariadbd)"
     mariadb --no-defaults --socket="$STATE/mysql-run/mysqld.sock" -u root <<EOF
-CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
-CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
+CREATE OR REPLACE USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+CREATE OR REPLACE USER 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
 GRANT ALL ON \`$DB_NAME\`.* TO 'slurm'@'127.0.0.1';
 GRANT ALL ON \`$DB_NAME\`.* TO 'slurm'@'localhost';
 EOF
@@ -259,9 +261,39 @@ on_exit() {
 }
 trap on_exit EXIT
 
+# The state directory holds the munge key, slurm.conf and the database: a directory someone else prepared (e.g.
+# planted under the predictable /tmp default) would hand them our cluster. So it is created here, marked as ours,
+# and any existing one is refused unless it carries our mark and is owned by us and writable by nobody else.
+OWNER_MARK=.created-by-extrapbench-cluster-sh
+claim_state_dir() {
+    if [ ! -e "$STATE" ]; then
+        mkdir -m 755 "$STATE" || die "cannot create the state directory $STATE"
+        ( umask 077; echo "created by $0 on $(date -u +%FT%TZ)" > "$STATE/$OWNER_MARK" )
+    fi
+    [ -d "$STATE" ] && [ ! -L "$STATE" ] || die "$STATE exists and is not a directory this script created; \
+remove it or set EXTRAPBENCH_SLURM_DIR to a new path"
+    [ -f "$STATE/$OWNER_MARK" ] && [ ! -L "$STATE/$OWNER_MARK" ] || die "$STATE was not created by this script \
+(no $OWNER_MARK in it): refusing to use it; remove it or set EXTRAPBENCH_SLURM_DIR to a new path"
+    [ "$(stat -c %u "$STATE")" = "$(id -u)" ] && [ "$(stat -c %u "$STATE/$OWNER_MARK")" = "$(id -u)" ] \
+        || die "$STATE is not owned by $(id -un): refusing to use it"
+    case "$(stat -c %A "$STATE")" in
+        ?????w????|????????w?) die "$STATE is writable by others: refusing to use it" ;;
+    esac
+}
+
+# the database password: random, made once per state directory, readable by root only
+db_password() {
+    if [ ! -s "$DB_PASS_FILE" ]; then
+        ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DB_PASS_FILE" )
+    fi
+    cat "$DB_PASS_FILE"
+}
+
 cmd_start() {
+    claim_state_dir
     mkdir -p "$STATE"/{etc,run,log,ctld,slurmd,dev}
     chmod 755 "$STATE"
+    DB_PASS="$(db_password)"
     install_packages
     local all_running=1
     for d in "${DAEMONS[@]}"; do running_pid "$d" >/dev/null || all_running=0; done
