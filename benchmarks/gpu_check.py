@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from extrapbench.data import load_matminer_dataset, standardize_dataset  # noqa: E402
-from extrapbench.graphs import build_graphs  # noqa: E402
+from extrapbench.graphs import build_graphs, save_graphs  # noqa: E402
 from extrapbench.run import run_training  # noqa: E402
 from extrapbench.split_summary import make_split, split_frame, task_table  # noqa: E402
 from extrapbench.tasks import BUILTIN_TASKS  # noqa: E402
@@ -75,7 +75,7 @@ def write_inputs(out: Path, tiny: bool) -> tuple[dict, dict]:
     graphs_pt = out / "graphs.pt"
     if not graphs_pt.exists():
         graphs = build_graphs(list(frame.structure), progress=not tiny, **graph_params)
-        torch.save({"ids": list(frame.index), "graphs": graphs, **graph_params}, graphs_pt)
+        save_graphs(graphs_pt, list(frame.index), graphs, **graph_params)  # the workflow's weights_only format
     return {"split_json": out / "split.json", "split_csv": out / "split.csv", "inputs": graphs_pt}, summary
 
 

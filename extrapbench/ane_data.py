@@ -14,7 +14,8 @@ commit and rebuilds the three files from it: the split sheets are
 ``ane/materials_property_prediction/datasets/{hoip_high,hoip_low,mps}/metadata_{train,test}.xlsx`` and each
 HOIP CIF sits next to its sheet as ``<id>.cif`` (that is where the authors' own loader reads them,
 ``util/crystal.py``). The sheets' columns are taken by position, in the order of the files above. A failed
-download leaves nothing behind and ends in one error that names the files and the directory to put them in.
+download leaves nothing behind and ends in one error that names the files and the directory to put them in. The
+archive's sha256 is checked against ``ANE_ARCHIVE_SHA256`` when that is pinned (it is not yet: see there).
 """
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ from extrapbench.data import DatasetUnavailableError, write_atomic
 ANE_REPOSITORY = "ngs00/ane"
 ANE_COMMIT = "159dc453f0c366956da981d8b4e3e6aeefcb8d32"
 ANE_ARCHIVE_URL = f"https://codeload.github.com/{ANE_REPOSITORY}/tar.gz/{ANE_COMMIT}"
+#: sha256 of the archive at ANE_ARCHIVE_URL. When set, a downloaded archive whose bytes differ is refused before
+#: anything is read from it. It is None because the archive could not be fetched where this code was written (no
+#: access to GitHub); until it is pinned, every download prints the digest it got ("not verified") so that it can be
+#: pinned here from a trusted download. The shipped data/ane files need no download.
+ANE_ARCHIVE_SHA256: str | None = None
 _SHEETS_DIR = "ane/materials_property_prediction/datasets"
 
 HOIP_FILES = ("hoip_cifs.tar.gz", "hoip_splits.csv")
@@ -45,9 +51,13 @@ MPS_COLUMNS = ["m_id", "form", "form_eng", "band_gap", "log_s_mod", "log_b_mod",
 HOIP_VARIANTS = ("hoip_high", "hoip_low")
 
 
-def ensure_ane_files(name: str, data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL) -> dict[str, Path]:
+def ensure_ane_files(name: str, data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL,
+                     sha256: str | None = None) -> dict[str, Path]:
     """Paths of dataset ``name``'s files in data_home, downloading and converting the authors' archive first
-    when any of them is missing."""
+    when any of them is missing. The archive's sha256 is checked against `sha256` (default: ANE_ARCHIVE_SHA256
+    for the pinned URL) when one is known."""
+    if sha256 is None and url == ANE_ARCHIVE_URL:
+        sha256 = ANE_ARCHIVE_SHA256
     if name not in FILES_OF:
         raise DatasetUnavailableError(f"no ANE dataset named {name!r}; known: {', '.join(FILES_OF)}")
     data_home = Path(data_home).resolve()
@@ -59,6 +69,7 @@ def ensure_ane_files(name: str, data_home: str | os.PathLike, url: str = ANE_ARC
         with tempfile.TemporaryDirectory() as tmp:
             archive = Path(tmp) / "ane.tar.gz"
             _download(url, archive)
+            _check_digest(archive, url, sha256)
             with tarfile.open(archive) as tar:
                 _convert_archive(name, tar, data_home)
     except Exception as exc:  # network, missing members, unreadable sheets
@@ -79,6 +90,18 @@ def _download(url: str, destination: Path) -> None:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
+
+
+def _check_digest(archive: Path, url: str, expected: str | None) -> None:
+    import hashlib
+
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if expected is None:
+        print(f"warning: {url}: sha256 {digest} not verified (no digest pinned: extrapbench.ane_data."
+              f"ANE_ARCHIVE_SHA256)", flush=True)
+    elif digest != expected.lower():
+        raise ValueError(f"the archive's sha256 is {digest}, expected {expected}: refused (a changed or tampered "
+                         f"download)")
 
 
 def _sheet_members(tar: tarfile.TarFile, variant: str) -> dict[str, tarfile.TarInfo]:
@@ -140,12 +163,12 @@ def _source_number(source_id: str) -> tuple[int, str]:
     return (int(digits[-1]) if digits else -1, source_id)
 
 
-def load_hoip(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL) -> pd.DataFrame:
+def load_hoip(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL, sha256: str | None = None) -> pd.DataFrame:
     """One row per labelled HOIP material: source_id, structure, both band gaps and the authors' split of each
     variant (columns ``ane_split_hoip_high`` / ``ane_split_hoip_low``), in source-id order."""
     from pymatgen.core import Structure
 
-    paths = ensure_ane_files("hoip", data_home, url)
+    paths = ensure_ane_files("hoip", data_home, url, sha256)
     splits = pd.read_csv(paths["hoip_splits.csv"], dtype={"id": str})
     missing_columns = set(HOIP_COLUMNS + ["variant", "ane_split"]) - set(splits.columns)
     if missing_columns:
@@ -153,14 +176,24 @@ def load_hoip(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL) -> pd.Da
     labels = splits.drop_duplicates("id").set_index("id")[["band_gap_GGA", "band_gap_HSE06"]]
     for variant, part in splits.groupby("variant"):
         labels[f"ane_split_{variant}"] = part.set_index("id")["ane_split"].reindex(labels.index)
-    structures = {}
+    structures, unreadable = {}, []
     with tarfile.open(paths["hoip_cifs.tar.gz"]) as tar, warnings.catch_warnings():
         # the CIFs give the space group by name only, which pymatgen reports once per file
         warnings.filterwarnings("ignore", category=UserWarning, module=r"pymatgen\.io\.cif")
         for member in tar.getmembers():
             source_id = Path(member.name).stem
             if member.isfile() and member.name.endswith(".cif") and source_id in labels.index:
-                structures[source_id] = Structure.from_str(tar.extractfile(member).read().decode(), fmt="cif")
+                try:
+                    structures[source_id] = Structure.from_str(tar.extractfile(member).read().decode(), fmt="cif")
+                except Exception as exc:  # unknown element, malformed CIF
+                    unreadable.append(f"{member.name} ({type(exc).__name__}: {str(exc)[:100]})")
+    if unreadable:
+        from extrapbench.data import DataValidationError
+
+        raise DataValidationError(
+            f"dataset 'hoip': {len(unreadable)} of {len(labels)} structures cannot be read, first: "
+            f"{', '.join(unreadable[:3])}{' ...' if len(unreadable) > 3 else ''}. The archive "
+            f"{paths['hoip_cifs.tar.gz']} is readable otherwise (not a download problem): fix or remove those CIFs.")
     without_cif = sorted(set(labels.index) - set(structures))
     if without_cif:
         raise ValueError(f"{paths['hoip_cifs.tar.gz']}: no CIF for {len(without_cif)} labelled materials, "
@@ -181,10 +214,10 @@ def parse_composition_dict(text: str) -> str:
     return Composition(amounts).formula
 
 
-def load_mps(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL) -> pd.DataFrame:
+def load_mps(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL, sha256: str | None = None) -> pd.DataFrame:
     """One row per MPS material (file order): source_id (Materials Project id), composition, n_elements, the
     four targets, poisson_ratio and the authors' split (``ane_split``). No structures."""
-    paths = ensure_ane_files("mps", data_home, url)
+    paths = ensure_ane_files("mps", data_home, url, sha256)
     table = pd.read_csv(paths["mps.csv"])
     missing_columns = set(MPS_COLUMNS + ["ane_split"]) - set(table.columns)
     if missing_columns:

@@ -56,9 +56,10 @@ def train_settings(config: Dict[str, Any], backbone: str, method: str, task: str
             **(entry.get("train") or {}), **((entry.get("train_by_task") or {}).get(task) or {})}
 
 
-def registry_errors(config: Dict[str, Any]) -> List[str]:
+def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None) -> List[str]:
     import inspect
 
+    from extrapbench.hparams import check_all
     from extrapbench.registry import BACKBONES, METHODS
     from extrapbench.tasks import get_tasks
 
@@ -96,11 +97,13 @@ def registry_errors(config: Dict[str, Any]) -> List[str]:
                 known = {p for p in signature.parameters if p not in ("self", "in_dim")}
                 if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
                     continue
-            for key in set(params) - known:
+            for key in sorted(set(params) - known):
                 messages.append(f"at '{kind}.{name}': unknown hyper-parameter {key!r}; known: {sorted(known)}")
+            # the values: type and range as the module declares them (extrapbench.hparams)
+            messages += check_all(cls, {k: v for k, v in params.items() if k in known}, f"{kind}.{name}")
     messages += train_override_errors(config, tasks)
     messages += unrunnable_task_errors(config, tasks)
-    messages += selection_errors(config)
+    messages += selection_errors(config, schema)
     return messages
 
 
@@ -150,8 +153,11 @@ def unrunnable_task_errors(config: Dict[str, Any], tasks) -> List[str]:
     return messages
 
 
-def selection_errors(config: Dict[str, Any]) -> List[str]:
-    """Grid keys must be training settings or hyper-parameters of the methods they apply to."""
+def selection_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None) -> List[str]:
+    """Grid keys must be training settings or hyper-parameters of the methods they apply to, and every value in
+    a grid must be allowed for its key: a training setting by the schema's `train` definition, a hyper-parameter
+    by the method's declaration (extrapbench.hparams)."""
+    from extrapbench.hparams import check_value, describe_value
     from extrapbench.registry import METHODS
     from extrapbench.selection import train_keys
 
@@ -159,12 +165,32 @@ def selection_errors(config: Dict[str, Any]) -> List[str]:
     methods = config.get("methods") or {}
     messages = []
 
-    def known_keys(entry):
-        registered, _ = resolve_entry(entry, methods[entry])
+    def method_class(entry):
         try:
-            return train_keys() | set(METHODS.get(registered).defaults)
+            return METHODS.get(resolve_entry(entry, methods[entry])[0])
         except KeyError:
             return None  # already reported
+
+    def known_keys(entry):
+        cls = method_class(entry)
+        return None if cls is None else train_keys() | set(cls.defaults)
+
+    def value_errors(where, key, values, entries):
+        out = []
+        for i, value in enumerate(values):
+            at = f"at '{where}.{key}[{i}]'"
+            if key in train_keys():
+                if schema is not None:
+                    out += [f"{at}: {m.split(': ', 1)[1]}" for m in
+                            schema_errors({key: value}, {**schema["definitions"]["train_settings"],
+                                                         "definitions": schema.get("definitions", {})})]
+                continue
+            for entry in entries:
+                cls = method_class(entry)
+                expected = check_value(cls, key, value) if cls is not None and key in cls.defaults else None
+                if expected is not None:
+                    out.append(f"{at}: {describe_value(value)} is not allowed for {entry}; expected {expected}")
+        return out
 
     for entry, grid in (selection.get("methods") or {}).items():
         if entry not in methods:
@@ -172,21 +198,66 @@ def selection_errors(config: Dict[str, Any]) -> List[str]:
                             f"{sorted(methods)}")
             continue
         known = known_keys(entry)
-        for key in set(grid) - (known or set(grid)):
+        for key in sorted(set(grid) - (known or set(grid))):
             messages.append(f"at 'selection.methods.{entry}': {key!r} is neither a training setting nor a "
                             f"hyper-parameter of {entry}; known: {sorted(known)}")
-    for key in selection.get("grid") or {}:
+        for key, values in grid.items():
+            if known is not None and key in known:
+                messages += value_errors(f"selection.methods.{entry}", key, values, [entry])
+    for key, values in (selection.get("grid") or {}).items():
         unknown_for = [m for m in methods if (k := known_keys(m)) is not None and key not in k]
         if unknown_for:
             messages.append(f"at 'selection.grid': {key!r} is not a training setting nor a hyper-parameter of "
                             f"{unknown_for}; put method-specific grids under selection.methods")
+            continue
+        messages += value_errors("selection.grid", key, values, list(methods))
     return messages
 
 
+def load_yaml_file(path: str | Path) -> Dict[str, Any]:
+    """A YAML (or JSON) config file; a syntax error names the file, line and column. Plain YAML only: unlike
+    Snakemake's --configfile (YTE templates with `__use_yte__`), nothing in the file is evaluated."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        raise ConfigError(f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")) from None
+
+
 def validate_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config") -> None:
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_yaml_file(schema_path)
     messages = schema_errors(config, schema)
     if not messages:  # registry checks need a structurally valid config
-        messages = registry_errors(config)
+        messages = registry_errors(config, schema)
     if messages:
         raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
+
+
+def main(argv=None) -> int:
+    """`python -m extrapbench.config FILE...`: check config files the way the workflow does, naming the file and
+    line of a YAML syntax error (Snakemake's own --configfile parser says only "not valid JSON or YAML")."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    status = 0
+    for name in argv:
+        try:
+            validate_config(load_yaml_file(name) or {}, schema, source=name)
+            print(f"{name}: valid")
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,6 +16,11 @@ class DatasetUnavailableError(RuntimeError):
     pass
 
 
+class DataValidationError(ValueError):
+    """The data set's content is wrong (not its availability): non-finite targets, duplicated materials,
+    structures that cannot be read. The message names the data set, how many rows, the first ids and what to do."""
+
+
 def dataset_file_name(name: str) -> str:
     from matminer.datasets.utils import _load_dataset_dict
 
@@ -26,24 +31,77 @@ def dataset_file_name(name: str) -> str:
 
 
 def load_matminer_dataset(name: str, data_home: str | os.PathLike) -> pd.DataFrame:
-    """matminer's load_dataset, with a clear error when the file is neither on disk nor downloadable."""
-    from matminer.datasets import load_dataset
+    """matminer's dataset file (downloaded by matminer when it is missing, with matminer's hash check), read
+    without monty's generic decoder: only pymatgen Structures / Compositions are built (`_decode_objects`),
+    each row on its own, so a structure that cannot be read is reported by row instead of failing the file."""
+    from matminer.datasets.utils import _load_dataset_dict, _validate_dataset
+    from matminer.utils.io import load_dataframe_from_json
 
     data_home = Path(data_home).resolve()
     path = data_home / dataset_file_name(name)
     existed = path.exists()
-    try:
-        return load_dataset(name, data_home=str(data_home))
-    except Exception as exc:  # network errors, hash mismatches, truncated files
-        if not existed and path.exists():
-            path.unlink()  # never leave a half-downloaded file that would later load as if complete
-        where = "could not be read" if existed else "is missing and could not be downloaded"
-        raise DatasetUnavailableError(
+    meta = _load_dataset_dict()[name]
+
+    def unavailable(exc, where):
+        return DatasetUnavailableError(
             f"matminer dataset {name!r}: the file {path.name!r} {where} ({type(exc).__name__}: {exc}). "
             f"Download it on a machine with internet access (matminer.datasets.load_dataset({name!r}, "
             f"data_home=...)) and put {path.name!r} in the directory {str(data_home)!r} "
-            f"(config key 'data_home')."
-        ) from exc
+            f"(config key 'data_home').")
+
+    try:
+        _validate_dataset(str(path), meta["url"], meta["hash"], download_if_missing=True)
+    except Exception as exc:  # network errors, hash mismatches
+        if not existed and path.exists():
+            path.unlink()  # never leave a half-downloaded file that would later load as if complete
+        raise unavailable(exc, "is missing and could not be downloaded") from exc
+    try:
+        frame = load_dataframe_from_json(str(path), pbar=False, decode=False)
+    except Exception as exc:  # truncated or corrupt file: the JSON itself cannot be parsed
+        raise unavailable(exc, "could not be read (not valid JSON: truncated or corrupt)") from exc
+    return _decode_objects(name, frame, path)
+
+
+#: the objects a dataset file may hold, by monty's "@module" / "@class": built with their own from_dict
+DECODABLE = {("pymatgen.core.structure", "Structure"), ("pymatgen.core.composition", "Composition")}
+
+
+def _decode_objects(name: str, frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Build the pymatgen objects of columns stored as monty dicts, row by row; rows that fail are reported
+    together (DataValidationError naming the rows and the reason), any other class is refused."""
+    from pymatgen.core import Composition, Structure
+
+    classes = {"Structure": Structure, "Composition": Composition}
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object or not any(isinstance(v, dict) and "@class" in v for v in values):
+            continue
+        decoded, failures = [], []
+        for row, value in enumerate(values):
+            if not isinstance(value, dict):
+                failures.append((row, f"not an object: {value!r}"[:120]))
+                decoded.append(None)
+                continue
+            kind = (str(value.get("@module", "")), str(value.get("@class", "")))
+            if kind not in DECODABLE:
+                raise DataValidationError(
+                    f"dataset {name!r} ({path}): column {column!r} row {row} holds a {kind[0]}.{kind[1]} object; "
+                    f"only {sorted(c for _, c in DECODABLE)} are read (from their pymatgen dicts). Convert the "
+                    f"column or remove it from the file.")
+            try:
+                decoded.append(classes[kind[1]].from_dict(value))
+            except Exception as exc:  # unknown element, malformed lattice or sites
+                failures.append((row, f"{type(exc).__name__}: {exc}"))
+                decoded.append(None)
+        if failures:
+            rows = ", ".join(f"row {row} ({reason})" for row, reason in failures[:3])
+            raise DataValidationError(
+                f"dataset {name!r}: {len(failures)} of {len(values)} rows have a {column} that cannot be read, "
+                f"first: {rows}{' ...' if len(failures) > 3 else ''}. The file {path} is readable otherwise (this "
+                f"is not a download problem): fix or remove those rows.")
+        frame[column] = decoded
+    return frame
 
 
 #: Datasets that do not come from matminer: name -> (loader module attribute, has structures). Their loaders
@@ -66,18 +124,22 @@ def dataset_has_structures(name: str) -> bool:
 
 
 def load_dataset_table(name: str, data_home: str | os.PathLike, ane_data_home: str | os.PathLike) -> pd.DataFrame:
-    """The standardised table of any dataset the benchmark knows (matminer's, or paper B's HOIP / MPS)."""
+    """The standardised, validated table of any dataset the benchmark knows (matminer's, or paper B's HOIP /
+    MPS): see `validate_dataset_table` for what stops here."""
     if name in ANE_DATASETS:
         from extrapbench import ane_data
 
         frame = getattr(ane_data, ANE_DATASETS[name][0])(ane_data_home)
     else:
         frame = load_matminer_dataset(name, data_home)
-    return standardize_dataset(name, frame)
+    table = standardize_dataset(name, frame)
+    validate_dataset_table(name, table)
+    return table
 
 
 def standardize_dataset(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per material with a stable id; keeps structure (if any) and every target column."""
+    """One row per material with a stable id (the row number in the source file); keeps structure (if any)
+    and every target column."""
     frame = frame.reset_index(drop=True).copy()
     frame.insert(0, "id", [f"{name}-{i:05d}" for i in range(len(frame))])
     if "structure" in frame.columns:
@@ -87,15 +149,172 @@ def standardize_dataset(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_index("id")
 
 
-def read_dataset_table(path: str | os.PathLike) -> pd.DataFrame:
-    return pd.read_pickle(path)
+def builtin_targets(name: str) -> list[str]:
+    """The target columns the built-in tasks read from dataset `name` (a config's own task_definitions are
+    checked by the split job, extrapbench.split_summary.task_table)."""
+    from extrapbench.tasks import BUILTIN_TASKS
+
+    return sorted({task.target for task in BUILTIN_TASKS.values() if task.dataset == name})
+
+
+def _first(ids, n: int = 5) -> str:
+    ids = list(ids)
+    return ", ".join(map(str, ids[:n])) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def non_finite_error(name: str, table: pd.DataFrame, column: str, values=None, what: str = "") -> str | None:
+    """The message for rows whose `column` (or the given transformed `values`) is NaN or infinite, or None."""
+    import numpy as np
+
+    raw = table[column] if values is None else pd.Series(np.asarray(values, dtype=float), index=table.index)
+    numbers = pd.to_numeric(raw, errors="coerce").astype(float)
+    bad = table.index[~np.isfinite(numbers.to_numpy())]
+    if not len(bad):
+        return None
+    return (f"dataset {name!r}: {len(bad)} of {len(table)} rows have a non-finite or non-numeric {column!r}{what} "
+            f"(NaN, inf or text), first ids: {_first(bad)} (the number in an id is the row in the source file). "
+            f"Fix or remove those rows in the dataset file; nothing was written.")
+
+
+def structure_key(structure) -> str:
+    """Identical structures (same species on the same sites of the same lattice, to 1e-5) get the same key."""
+    import hashlib
+
+    import numpy as np
+
+    sites = sorted((str(site.species), *np.round(np.asarray(site.frac_coords) % 1.0, 5) % 1.0)
+                   for site in structure)
+    text = repr((np.round(structure.lattice.matrix, 5).tolist(), sites))
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def validate_dataset_table(name: str, table: pd.DataFrame, targets: list[str] | None = None) -> None:
+    """Stop on data the benchmark must not train or score on, with one line naming the data set, how many rows,
+    the first ids and what to do (DataValidationError):
+
+    * non-finite targets (NaN, ±inf) in the columns the tasks read (`targets`; default: the built-in tasks'
+      targets of this data set);
+    * duplicated materials: the same source id twice (HOIP / MPS ids), or the same material twice with the same
+      values in every column — the same structure (species on the same sites of the same lattice) for sets with
+      structures, the same composition for composition-only sets. Such a copy would sit in train and test at
+      once or count twice in a metric.
+
+    The same structure with *different* values is kept (logged): distinct measurements or calculations of one
+    structure are real data in some sets, and for composition-only sets the same formula with different values
+    is a polymorph (MPS has 214 such rows). None of the shipped sets (phonons, castelli, dielectric, HOIP) has
+    an identical structure twice.
+    """
+    import logging
+
+    messages = []
+    for column in (builtin_targets(name) if targets is None else targets):
+        if column in table.columns and (message := non_finite_error(name, table, column)):
+            messages.append(message)
+    if "structure" in table.columns:
+        # pymatgen reads a symbol it does not know (a CIF's "Xq") as a dummy species rather than failing
+        from pymatgen.core.periodic_table import DummySpecies
+
+        unknown = {i: sorted({str(sp) for sp in s.composition if isinstance(sp, DummySpecies)})
+                   for i, s in table["structure"].items()}
+        unknown = {i: symbols for i, symbols in unknown.items() if symbols}
+        if unknown:
+            symbols = sorted({s for v in unknown.values() for s in v})
+            messages.append(f"dataset {name!r}: {len(unknown)} of {len(table)} rows have a structure with an "
+                            f"unknown element ({', '.join(symbols[:5])}), first ids: {_first(unknown)}. Fix or "
+                            f"remove those structures in the dataset file; nothing was written.")
+    if "source_id" in table.columns:
+        repeated = table.index[table["source_id"].duplicated(keep=False)]
+        if len(repeated):
+            messages.append(f"dataset {name!r}: {len(repeated)} rows share a source id with another row, first ids: "
+                            f"{_first(repeated)} (source ids {_first(table.loc[repeated, 'source_id'].unique())}). "
+                            f"Remove the duplicated rows from the dataset file; nothing was written.")
+    has_structures = "structure" in table.columns
+    material = (pd.Series([structure_key(s) for s in table["structure"]], index=table.index) if has_structures
+                else table["composition"].astype(str) if "composition" in table.columns else None)
+    if material is not None:
+        values = table.drop(columns=[c for c in ("structure", "source_id") if c in table.columns])
+        values = values.apply(lambda c: c.map(repr) if c.dtype == object else c).assign(_material=material)
+        identical = values.duplicated(keep="first")
+        if identical.any():
+            kind = "structure" if has_structures else "composition"
+            first = table.index[values.duplicated(keep=False)]
+            messages.append(f"dataset {name!r}: {int(identical.sum())} rows repeat another row (same {kind} and "
+                            f"the same value in every column), first ids: {_first(first)}. Remove the repeated "
+                            f"rows from the dataset file; nothing was written.")
+        elif has_structures:
+            same = table.index[material.duplicated(keep=False)]
+            if len(same):
+                logging.getLogger(__name__).warning(
+                    "dataset %r: %d rows share a structure with another row but differ in their values (kept: "
+                    "distinct measurements of one structure), first ids: %s", name, len(same), _first(same))
+    if messages:
+        raise DataValidationError("\n".join(messages))
+
+
+#: the dataset table between jobs (results/datasets/{name}.json.gz): gzipped JSON, no pickle. Structures are
+#: pymatgen dicts, read back with Structure.from_dict; floats keep every bit (Python's repr).
+TABLE_FORMAT = "extrapbench-dataset-table/1"
+
+
+def write_dataset_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    import gzip
+    import json
+
+    columns = []
+    for column in table.columns:
+        values = table[column]
+        if column == "structure":
+            columns.append({"name": column, "kind": "structure", "values": [s.as_dict() for s in values]})
+        else:
+            columns.append({"name": column, "kind": "values", "dtype": str(values.dtype), "values": values.tolist()})
+    document = {"format": TABLE_FORMAT, "index_name": table.index.name, "index": list(map(str, table.index)),
+                "columns": columns}
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=6) as out:
+        json.dump(document, out)
+
+
+def read_dataset_table(path: str | os.PathLike, structures: bool = True) -> pd.DataFrame:
+    """A table written by `write_dataset_table`; `structures=False` skips building the pymatgen Structures
+    (featurisation and splits need compositions and targets only)."""
+    import gzip
+    import json
+
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        document = json.load(handle)
+    if document.get("format") != TABLE_FORMAT:
+        raise ValueError(f"{path}: not an extrapbench dataset table ({TABLE_FORMAT}); delete it and rerun the "
+                         f"download rule")
+    index = pd.Index(document["index"], name=document["index_name"])
+    data = {}
+    for column in document["columns"]:
+        if column["kind"] == "structure":
+            if not structures:
+                continue
+            from pymatgen.core import Structure
+
+            data[column["name"]] = pd.Series([Structure.from_dict(d) for d in column["values"]], index=index,
+                                             dtype=object)
+        else:
+            data[column["name"]] = pd.Series(column["values"], index=index, dtype=column["dtype"])
+    return pd.DataFrame(data, index=index)
 
 
 def write_atomic(write, path: str | os.PathLike) -> None:
     """Write through a temporary sibling file and rename, so an interrupted job never leaves a complete-looking
-    output."""
+    output. The file gets the permissions of any newly created file (0666 less the umask), not those of the
+    private temporary file some writers create."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     os.replace(tmp, path)
+
+
+def _read_umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it

@@ -166,3 +166,55 @@ def mean_pool(node_features: torch.Tensor, batch_index: torch.Tensor, num_graphs
     sums = sums.index_add(0, batch_index, node_features)
     counts = torch.bincount(batch_index, minlength=num_graphs).clamp(min=1).to(node_features.dtype)
     return sums / counts.unsqueeze(1)
+
+
+#: the graphs file between jobs (results/graphs/{dataset}.pt): plain tensors, lists and numbers only, so that
+#: ``torch.load(weights_only=True)`` reads it (torch_geometric ``Data`` objects need a full unpickler, which runs
+#: whatever code a planted file names). Per field, the graphs' tensors are concatenated; ``natoms`` and
+#: ``neighbors`` (atoms and edges per graph) cut them apart again.
+GRAPHS_FORMAT = "extrapbench-graphs/2"
+NODE_FIELDS = ("atomic_numbers", "pos")                     # [N, ...] per graph
+EDGE_FIELDS = ("cell_offsets", "distances")                 # [E, ...] per graph (edge_index: [2, E])
+GRAPH_FIELDS = ("cell",)                                    # [1, 3, 3] per graph
+
+
+def graphs_to_tensors(ids: Sequence[str], graphs: Sequence[Data], **meta) -> dict:
+    """The weights_only-safe form of `graphs` (see GRAPHS_FORMAT)."""
+    out = {"format": GRAPHS_FORMAT, "ids": [str(i) for i in ids], **meta,
+           "natoms": torch.tensor([int(g.num_nodes) for g in graphs], dtype=torch.long),
+           "neighbors": torch.tensor([int(g.edge_index.shape[1]) for g in graphs], dtype=torch.long)}
+    for field in NODE_FIELDS + EDGE_FIELDS + GRAPH_FIELDS:
+        out[field] = torch.cat([getattr(g, field) for g in graphs]) if graphs else torch.zeros(0)
+    out["edge_index"] = (torch.cat([g.edge_index for g in graphs], dim=1) if graphs
+                         else torch.zeros((2, 0), dtype=torch.long))
+    return out
+
+
+def tensors_to_graphs(stored: dict) -> tuple[list[str], list[Data]]:
+    """(ids, graphs) back from `graphs_to_tensors`' form."""
+    if stored.get("format") != GRAPHS_FORMAT:
+        raise ValueError(f"not an extrapbench graphs file ({GRAPHS_FORMAT}); delete it and rerun build_graphs")
+    natoms, neighbors = stored["natoms"].tolist(), stored["neighbors"].tolist()
+    nodes = {f: torch.split(stored[f], natoms) for f in NODE_FIELDS}
+    edges = {f: torch.split(stored[f], neighbors) for f in EDGE_FIELDS}
+    edge_index = torch.split(stored["edge_index"], neighbors, dim=1)
+    graphs = []
+    for k, (n, e) in enumerate(zip(natoms, neighbors)):
+        graphs.append(Data(
+            atomic_numbers=nodes["atomic_numbers"][k].clone(), pos=nodes["pos"][k].clone(),
+            cell=stored["cell"][k:k + 1].clone(), natoms=torch.tensor([n], dtype=torch.long),
+            edge_index=edge_index[k].clone(), cell_offsets=edges["cell_offsets"][k].clone(),
+            neighbors=torch.tensor([e], dtype=torch.long), distances=edges["distances"][k].clone(), num_nodes=n))
+    return list(stored["ids"]), graphs
+
+
+def save_graphs(path, ids: Sequence[str], graphs: Sequence[Data], **meta) -> None:
+    torch.save(graphs_to_tensors(ids, graphs, **meta), path)
+
+
+def load_graphs(path) -> tuple[list[str], list[Data], dict]:
+    """(ids, graphs, meta: cutoff / max_neighbors) of a graphs file, read with weights_only=True onto the host."""
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    ids, graphs = tensors_to_graphs(stored)
+    meta = {k: stored[k] for k in ("cutoff", "max_neighbors") if k in stored}
+    return ids, graphs, meta

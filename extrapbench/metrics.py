@@ -292,6 +292,10 @@ def write_json_atomic(data: Mapping[str, Any], path: str | os.PathLike) -> None:
             temp_file.write("\n")
             temp_file.flush()
             os.fsync(temp_file.fileno())
+        # mkstemp makes the file private (0600): give it a new file's usual permissions, like every other output
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(temp_name, 0o666 & ~umask)
         os.replace(temp_name, path)
     except BaseException:
         if os.path.exists(temp_name):

@@ -1,6 +1,8 @@
 """What every run records about where it came from: versions, git commit, device, host."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import platform
 import subprocess
 from importlib import metadata
@@ -35,6 +37,26 @@ def git_commit(path: str | Path = ".") -> dict[str, object]:
         return {"commit": None, "dirty": None}
 
 
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def code_digest() -> str:
+    """sha256 over the extrapbench package's Python source (each file's path and bytes, in path order): the code
+    version a run was trained with, git or not, committed or not."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
@@ -43,4 +65,5 @@ def device_description(device: torch.device) -> str:
 
 def provenance(device: torch.device) -> dict[str, object]:
     return {"versions": package_versions(), "git": git_commit(Path(__file__).resolve().parent),
+            "code_sha256": code_digest(),
             "device": device_description(device), "host": platform.node(), "python": platform.python_version()}

@@ -24,8 +24,10 @@ from torch_geometric.loader import DataLoader
 from extrapbench.config import resolve_entry
 from extrapbench.data import write_atomic
 from extrapbench.device import loader_options, resolve_device, synchronize
+from extrapbench.graphs import load_graphs
+from extrapbench.hparams import check_all
 from extrapbench.methods.base import LabelContext
-from extrapbench.provenance import provenance
+from extrapbench.provenance import code_digest, file_digest, provenance
 from extrapbench.registry import BACKBONES, METHODS
 from extrapbench.training import TrainConfig, predict_loader, seed_everything, stage_resume_path, train_stages
 
@@ -51,14 +53,15 @@ def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, 
 
 def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) -> tuple[Dict[str, list], dict]:
     """Graphs of the split members, and how the graphs were built (cutoff, max_neighbors)."""
-    # onto the host whatever device wrote them: data stay there and travel to the run's device per batch
-    stored = torch.load(graphs_pt, map_location="cpu", weights_only=False)
-    by_id = dict(zip(stored["ids"], stored["graphs"]))
+    # onto the host whatever device wrote them (weights_only: plain tensors, extrapbench.graphs.save_graphs): data
+    # stay there and travel to the run's device per batch
+    ids, graphs, meta = load_graphs(graphs_pt)
+    by_id = dict(zip(ids, graphs))
     missing = [i for ids in ids_by_part.values() for i in ids if i not in by_id]
     if missing:
         raise KeyError(f"{graphs_pt}: no graph for {len(missing)} split members, e.g. {missing[:3]}")
     samples = {part: [by_id[i].clone() for i in ids] for part, ids in ids_by_part.items()}
-    return samples, {k: stored[k] for k in ("cutoff", "max_neighbors") if k in stored}
+    return samples, meta
 
 
 def graph_backbone_params(backbone_cls, params: Dict[str, Any], graph_meta: dict, source) -> Dict[str, Any]:
@@ -82,7 +85,7 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
                  method_name: str, method_params: Dict[str, Any], train_params: Dict[str, Any], seed: int,
                  run_dir, outputs: Dict[str, str], resolved_config: Dict[str, Any] | None = None,
                  threads: int = 1, progress: bool = True, selection: Dict[str, Any] | None = None,
-                 predict_train: bool = True) -> dict:
+                 predict_train: bool = True, attempt_logs: list | None = None) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(threads)
     seed_everything(seed)
@@ -91,6 +94,9 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
 
     registered_backbone, backbone_params = resolve_entry(backbone_name, backbone_params)
     backbone_cls = BACKBONES.get(registered_backbone)
+    bad = check_all(backbone_cls, backbone_params, f"backbones.{backbone_name}")
+    if bad:  # the config validation refuses these before any job; a direct call gets the same message
+        raise ValueError("; ".join(bad))
     if backbone_cls.input_kind == "composition":
         samples = composition_samples(inputs, ids_by_part)
     else:
@@ -122,7 +128,12 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     in_dim = samples["train"][0].x.shape[-1] if backbone_cls.input_kind == "composition" else None
     backbone = backbone_cls(in_dim=in_dim, **backbone_params) if in_dim else backbone_cls(**backbone_params)
     registered_method, method_params = resolve_entry(method_name, method_params)
-    method = METHODS.get(registered_method)(backbone, labels, **method_params).to(device)
+    method_cls = METHODS.get(registered_method)
+    bad = check_all(method_cls, {k: v for k, v in method_params.items() if k in method_cls.defaults},
+                    f"methods.{method_name}")
+    if bad:  # the config validation refuses these before any job; a direct call gets the same message
+        raise ValueError("; ".join(bad))
+    method = method_cls(backbone, labels, **method_params).to(device)
 
     generator = torch.Generator().manual_seed(seed)
     train_labels = np.array([float(s.y) for s in samples["train"]])
@@ -137,17 +148,21 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = {"backbone": [backbone_name, backbone_params], "method": [method_name, method_params],
-                   "train": train_params, "seed": seed,
-                   "split": {part: summary[part]["n"] for part in PARTS},
-                   "split_ties": summary.get("split_ties")}
+    # everything that determines the run, one component each, so that a stale checkpoint says what changed: the
+    # resolved settings, the split's members and targets, the representation's content, the code
+    fingerprint = {"config": {"backbone": [backbone_name, backbone_params], "method": [method_name, method_params],
+                              "train": asdict(config), "seed": seed, "split_ties": summary.get("split_ties")},
+                   "split": [file_digest(split_json), file_digest(split_csv)],
+                   "representation": file_digest(inputs), "code": code_digest()}
     # `result` is the last stage's: the one that produces predictions and was selected on val MAE
     result, results = train_stages(method, loaders["train"], loaders["val"], config, label_std=std,
                                    run_dir=run_dir, run_fingerprint=fingerprint, progress=progress)
     history = [row for stage_result in results.values() for row in stage_result.history]
     stage_results = {stage: {"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "best_val": r.best_val_mae,
                              "resumed_from_epoch": r.resumed_from_epoch} for stage, r in results.items()}
-    train_seconds = time.perf_counter() - started
+    # a resumed run: the training time of the earlier attempts (up to their last checkpoint) counts too
+    earlier_s = sum(r.earlier_attempts_s for r in results.values())
+    train_seconds = time.perf_counter() - started + earlier_s
 
     # inference cost: time the test-set prediction alone (after one warm-up batch), with the device's queued
     # work finished before each clock read (CUDA kernels run asynchronously)
@@ -175,7 +190,9 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
               "registered_method": registered_method, "registered_backbone": registered_backbone,
               "epochs_run": len(history), "stages": stage_results, "best_epoch": result.best_epoch,
               "best_val_mae": result.best_val_mae, "resumed_from_epoch": result.resumed_from_epoch,
-              "wall_time_s": time.perf_counter() - started, "train_time_s": train_seconds,
+              "wall_time_s": time.perf_counter() - started + earlier_s, "train_time_s": train_seconds,
+              "attempts": max(r.attempts for r in results.values()), "earlier_attempts_s": earlier_s,
+              "attempt_logs": list(attempt_logs or []),
               "inference_seconds_per_sample": seconds_per_sample, "n_test": len(samples["test"]),
               "label_standardisation": {"mean": mean, "std": std},
               "config": {"backbone": backbone_params, "method": {**method.hparams},
@@ -186,8 +203,10 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     write_atomic(lambda p: pd.DataFrame(history).to_csv(p, index=False), outputs["history"])
     # weights saved from the host, so the checkpoint loads on any machine without map_location
     host_state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
+    # plain tensors, numbers and strings only (the record through JSON): torch.load(weights_only=True) reads it
+    plain_record = json.loads(json.dumps(record, default=str))
     write_atomic(lambda p: torch.save({"state_dict": host_state, "method": method_name,
-                                       "backbone": backbone_name, "record": record}, p), outputs["checkpoint"])
+                                       "backbone": backbone_name, "record": plain_record}, p), outputs["checkpoint"])
     write_atomic(lambda p: Path(p).write_text(json.dumps(record, indent=2, default=str)), outputs["provenance"])
     # predictions last: their presence marks a finished run
     write_atomic(lambda p: predictions.to_csv(p, index=False), outputs["predictions"])

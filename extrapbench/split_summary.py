@@ -15,8 +15,23 @@ def task_table(task: Task, dataset_table: pd.DataFrame) -> pd.DataFrame:
     if task.target not in dataset_table.columns:
         raise KeyError(f"task {task.id}: dataset {task.dataset!r} has no column {task.target!r}; "
                        f"columns: {list(dataset_table.columns)}")
+    from extrapbench.data import DataValidationError, non_finite_error
+
+    if message := non_finite_error(task.dataset, dataset_table, task.target):
+        raise DataValidationError(f"task {task.id}: {message}")
+    if task.transform == "log":
+        values = dataset_table[task.target].astype(float)
+        bad = dataset_table.index[values <= 0]
+        if len(bad):
+            raise DataValidationError(
+                f"task {task.id}: dataset {task.dataset!r}: {len(bad)} of {len(values)} rows have {task.target!r} <= 0, "
+                f"which the natural-log transform cannot take, first ids: {', '.join(map(str, bad[:5]))}. Fix or "
+                f"remove those rows, or define the task with transform: none.")
     table = dataset_table.copy()
     table["target"] = task.transform_target(table[task.target])
+    if message := non_finite_error(task.dataset, table, task.target, table["target"],
+                                   f" after the {task.transform!r} transform"):
+        raise DataValidationError(f"task {task.id}: {message}")
     return table
 
 

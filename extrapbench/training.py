@@ -4,7 +4,10 @@ AdamW; ReduceLROnPlateau on val MAE (factor and patience from config, paper: 0.8
 early stopping after `early_stopping_patience` epochs without val-MAE improvement (None: none, the release's
 BalancedMSE runs); the best-val weights are restored at the end. The loop checkpoints its full state to
 `resume_path` after every epoch, so a run killed half-way resumes where it stopped instead of starting over; the
-checkpoint is deleted when the run completes.
+checkpoint is deleted when the run completes. A checkpoint is resumed only when its fingerprint matches the run's
+(run.py: the resolved config, the split's content, the representation file's content and the code); otherwise it
+is discarded with a log line naming the components that changed. Checkpoints hold tensors, numbers, strings and
+containers only and are read with ``torch.load(weights_only=True)``.
 
 The MEX authors' release trains with the OCP/fairchem trainer; its protocol is available here, every part off by
 default (TrainConfig): an exponential moving average of the weights that validation, the best checkpoint and the
@@ -47,6 +50,8 @@ class TrainResult:
     history: List[Dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
     amp_active: bool = False       # AMP requested and on CUDA (on cpu the key is a recorded no-op)
+    earlier_attempts_s: float = 0.0  # training seconds of earlier attempts that this one resumed from
+    attempts: int = 1              # attempts that trained this stage (1 + resumes)
 
 
 def seed_everything(seed: int) -> None:
@@ -74,17 +79,44 @@ def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def fingerprint_parts(run_fingerprint: Any) -> Dict[str, str]:
+    """One digest per component of what determines a run (run.py passes config, split, representation, code),
+    so that a checkpoint of another run can say which component changed."""
+    if isinstance(run_fingerprint, dict):
+        return {str(key): _fingerprint(value) for key, value in run_fingerprint.items()}
+    return {"run": _fingerprint(run_fingerprint)}
+
+
+def changed_parts(stored: Dict[str, str] | None, current: Dict[str, str]) -> List[str]:
+    if not isinstance(stored, dict):
+        return ["everything (the checkpoint records no components: written by an older version)"]
+    return sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+
+
 def _save_state(path: Path, state: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
+def _numpy_rng_state() -> dict:
+    """numpy's global RNG state as tensors and numbers (weights_only-loadable; numpy arrays are not)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_rng_state(state: dict) -> None:
+    np.random.set_state((state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+                         state["cached_gaussian"]))
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint written on any device, loaded onto the host: its RNG states must be CPU tensors, and
     `load_state_dict` (method, optimiser, EMA) copies every tensor to wherever its module lives, so a run
-    written on cuda resumes on cpu and vice versa."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    written on cuda resumes on cpu and vice versa. Read with weights_only=True: tensors, numbers, strings and
+    containers only, never code (a checkpoint holds nothing else)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def validation_score(method, val_loader, label_std: float, amp: bool = False) -> tuple[float, Dict[str, float]]:
@@ -123,16 +155,30 @@ def train(method, train_loader, val_loader, config: TrainConfig, label_std: floa
     fixed_lr = {i: g["lr"] for i, g in enumerate(optimizer.param_groups) if g.get("scheduled") is False}
 
     start_epoch, best_val, best_epoch, best_state, history = 0, float("inf"), -1, None, []
-    fingerprint = _fingerprint(run_fingerprint)
+    attempt_started, earlier_seconds, attempts = time.perf_counter(), 0.0, 1
+    parts = fingerprint_parts(run_fingerprint)
+    fingerprint = _fingerprint(parts)
     resume_path = Path(resume_path) if resume_path else None
     if resume_path and resume_path.exists():
-        state = load_checkpoint(resume_path)
+        try:
+            state = load_checkpoint(resume_path)
+        except Exception as exc:  # truncated, or written by an older version in a format weights_only refuses
+            print(f"{stage}: resume checkpoint {resume_path} discarded: unreadable ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); training starts over", flush=True)
+            state = {}
+        if state and state.get("fingerprint") != fingerprint:
+            print(f"{stage}: resume checkpoint {resume_path} discarded: it belongs to another run "
+                  f"({', '.join(changed_parts(state.get('fingerprint_parts'), parts))} changed); training starts "
+                  f"over", flush=True)
         if state.get("fingerprint") == fingerprint and state.get("finished"):
             # this stage completed before the job was interrupted in a later one
             method.load_state_dict(state["best_state"])
+            print(f"{stage}: finished in an earlier attempt, restored from {resume_path}", flush=True)
             return TrainResult(epochs_run=len(state["history"]), best_epoch=state["best_epoch"],
                                best_val_mae=state["best_val"], history=state["history"],
-                               resumed_from_epoch=len(state["history"]), amp_active=use_amp)
+                               resumed_from_epoch=len(state["history"]), amp_active=use_amp,
+                               earlier_attempts_s=float(state.get("seconds", 0.0)),
+                               attempts=int(state.get("attempts", 1)))
         if state.get("fingerprint") == fingerprint:
             method.load_state_dict(state["method"])
             optimizer.load_state_dict(state["optimizer"])
@@ -146,10 +192,13 @@ def train(method, train_loader, val_loader, config: TrainConfig, label_std: floa
             torch.set_rng_state(state["torch_rng"])
             if state.get("cuda_rng") is not None and _cuda_rng_state(device) is not None:
                 torch.cuda.set_rng_state(state["cuda_rng"], device)
-            np.random.set_state(state["numpy_rng"])
+            _set_numpy_rng_state(state["numpy_rng"])
             random.setstate(state["python_rng"])
             if state.get("loader_rng") is not None and train_loader.generator is not None:
                 train_loader.generator.set_state(state["loader_rng"])
+            earlier_seconds, attempts = float(state.get("seconds", 0.0)), int(state.get("attempts", 1)) + 1
+            print(f"{stage}: resuming from epoch {start_epoch} of {resume_path} (attempt {attempts}; "
+                  f"{earlier_seconds:.1f} s trained before)", flush=True)
         # a checkpoint of a different configuration is ignored (and overwritten below)
     resumed_from = start_epoch
     batches = on_device(train_loader, device)
@@ -206,13 +255,15 @@ def train(method, train_loader, val_loader, config: TrainConfig, label_std: floa
         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{val_score:.4f}",
                         best=f"{best_val:.4f}@{best_epoch}")
         if resume_path:
-            _save_state(resume_path, {"fingerprint": fingerprint, "epoch": epoch, "method": method.state_dict(),
+            _save_state(resume_path, {"fingerprint": fingerprint, "fingerprint_parts": parts, "epoch": epoch,
+                        "seconds": earlier_seconds + time.perf_counter() - attempt_started, "attempts": attempts,
+                        "method": method.state_dict(),
                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                         "scaler": scaler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
                         "best_val": best_val, "best_epoch": best_epoch, "best_state": best_state,
                         "history": history, "torch_rng": torch.get_rng_state(),
                         "cuda_rng": _cuda_rng_state(device),
-                        "numpy_rng": np.random.get_state(), "python_rng": random.getstate(),
+                        "numpy_rng": _numpy_rng_state(), "python_rng": random.getstate(),
                         "loader_rng": (train_loader.generator.get_state()
                                        if train_loader.generator is not None else None)})
     bar.close()
@@ -220,10 +271,13 @@ def train(method, train_loader, val_loader, config: TrainConfig, label_std: floa
         raise RuntimeError("training ran no epoch (max_epochs must be >= 1)")
     method.load_state_dict(best_state)
     if resume_path:
-        _save_state(resume_path, {"fingerprint": fingerprint, "finished": True, "best_state": best_state,
-                                  "best_val": best_val, "best_epoch": best_epoch, "history": history})
+        _save_state(resume_path, {"fingerprint": fingerprint, "fingerprint_parts": parts, "finished": True,
+                                  "best_state": best_state, "best_val": best_val, "best_epoch": best_epoch,
+                                  "history": history, "attempts": attempts,
+                                  "seconds": earlier_seconds + time.perf_counter() - attempt_started})
     return TrainResult(epochs_run=len(history), best_epoch=best_epoch, best_val_mae=best_val,
-                       history=history, resumed_from_epoch=resumed_from, amp_active=use_amp)
+                       history=history, resumed_from_epoch=resumed_from, amp_active=use_amp,
+                       earlier_attempts_s=earlier_seconds, attempts=attempts)
 
 
 def stage_resume_path(run_dir: str | os.PathLike, stage: str) -> Path:

@@ -1,8 +1,89 @@
-"""Send a rule script's stdout/stderr (tqdm bars, warnings, tracebacks) to the rule's log file."""
+"""Send a rule script's stdout/stderr (tqdm bars, warnings, tracebacks) to the rule's log file, and say why a job
+failed on Snakemake's own console as well.
+
+An uncaught exception still goes to the log with its full traceback; in addition one line,
+``extrapbench: <rule> failed: <ExceptionType>: <message> (log: <path>)``, goes to the stderr Snakemake shows, so
+the cause is on the console next to Snakemake's "Error in rule ..." instead of at the end of a traceback in the log.
+
+Attempts: Snakemake deletes a job's log before it runs the job again. A resumable job (training, which resumes
+from its per-epoch checkpoint) passes `resumable=True` and `resuming=<whether a checkpoint from an earlier attempt
+exists>`: each attempt's log is then also hard-linked as ``<log>.attempt<N>``, which survives Snakemake's deletion,
+so a resumed run keeps the logs of every attempt. `finish_attempt()` drops the link of an attempt that completed
+(its content is the log itself); a fresh start (no checkpoint) removes the links of earlier, unrelated attempts.
+"""
+import os
 import sys
+import traceback
+from pathlib import Path
+
+_STATE = {}
 
 
-def redirect_to_log(snakemake) -> None:
-    if snakemake.log:
-        handle = open(snakemake.log[0], "w", buffering=1)
-        sys.stdout = sys.stderr = handle
+def _attempt_links(log: Path) -> list:
+    links = []
+    for path in log.parent.glob(log.name + ".attempt*"):
+        suffix = path.name[len(log.name) + len(".attempt"):]
+        if suffix.isdigit():
+            links.append((int(suffix), path))
+    return [path for _, path in sorted(links)]
+
+
+def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False) -> None:
+    if not snakemake.log:
+        return
+    log = Path(snakemake.log[0])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(log, "w", buffering=1)
+    console = sys.__stderr__
+    sys.stdout = sys.stderr = handle
+    rule = getattr(snakemake, "rule", None) or "job"
+    _STATE.update(log=log, rule=rule, link=None)
+
+    if resumable:
+        earlier = _attempt_links(log)
+        if not resuming:
+            for path in earlier:
+                path.unlink(missing_ok=True)
+            earlier = []
+        number = len(earlier) + 1
+        link = log.with_name(f"{log.name}.attempt{number}")
+        try:
+            link.unlink(missing_ok=True)
+            os.link(log, link)
+            _STATE["link"] = link
+        except OSError:  # a file system without hard links: the attempt is not kept
+            pass
+        _STATE["attempts"] = [str(p) for p in earlier] + [str(log)]
+        if earlier:
+            print(f"attempt {number}; the logs of the earlier attempts: {', '.join(map(str, earlier))}", flush=True)
+
+    def excepthook(kind, value, tb):
+        traceback.print_exception(kind, value, tb, file=handle)
+        handle.flush()
+        if kind is KeyboardInterrupt:
+            line = f"extrapbench: {rule} interrupted (log: {log})"
+        else:
+            message = " ".join(str(value).split())  # one line, however the message is laid out
+            if len(message) > 1500:
+                message = message[:1500] + " ..."
+            line = f"extrapbench: {rule} failed: {kind.__name__}: {message} (log: {log})"
+        try:
+            console.write(line + "\n")
+            console.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    sys.excepthook = excepthook
+
+
+def attempt_logs() -> list:
+    """The logs of every attempt of this job so far, this one last (resumable jobs; else [])."""
+    return list(_STATE.get("attempts", []))
+
+
+def finish_attempt() -> None:
+    """The job completed: its log is the log itself, so this attempt's extra link goes."""
+    link = _STATE.get("link")
+    if link is not None:
+        Path(link).unlink(missing_ok=True)
+        _STATE["attempts"] = [p for p in _STATE.get("attempts", []) if p != str(link)]

@@ -1,4 +1,5 @@
-"""Rule build_graphs: structures -> periodic neighbour graphs (results/graphs/{dataset}.pt)"""
+"""Rule build_graphs: structures -> periodic neighbour graphs (results/graphs/{dataset}.pt, plain tensors that
+torch.load(weights_only=True) reads, extrapbench.graphs.save_graphs)"""
 import sys
 from pathlib import Path
 
@@ -7,10 +8,8 @@ from _logging import redirect_to_log  # noqa: E402
 
 redirect_to_log(snakemake)  # noqa: F821
 
-import torch  # noqa: E402
-
 from extrapbench.data import read_dataset_table, write_atomic  # noqa: E402
-from extrapbench.graphs import build_graphs  # noqa: E402
+from extrapbench.graphs import build_graphs, save_graphs  # noqa: E402
 
 table = read_dataset_table(snakemake.input[0])  # noqa: F821
 if "structure" not in table.columns:
@@ -18,5 +17,4 @@ if "structure" not in table.columns:
                      f"backbones cannot run on it; use a composition backbone (magpie_mlp)")
 params = {"cutoff": float(snakemake.params.cutoff), "max_neighbors": int(snakemake.params.max_neighbors)}  # noqa: F821
 graphs = build_graphs(list(table["structure"]), **params)
-write_atomic(lambda p: torch.save({"ids": list(table.index), "graphs": graphs, **params}, p),
-             snakemake.output[0])  # noqa: F821
+write_atomic(lambda p: save_graphs(p, list(table.index), graphs, **params), snakemake.output[0])  # noqa: F821

@@ -1,4 +1,7 @@
-"""Rule download_dataset: matminer load_dataset (or paper B's HOIP / MPS) -> results/datasets/{dataset}.pkl"""
+"""Rule download_dataset: matminer load_dataset (or paper B's HOIP / MPS) -> results/datasets/{dataset}.json.gz
+
+The table is validated where it is loaded (extrapbench.data.validate_dataset_table: non-finite targets, duplicated
+materials, unreadable structures stop the job, and nothing is written)."""
 import sys
 from pathlib import Path
 
@@ -7,9 +10,9 @@ from _logging import redirect_to_log  # noqa: E402
 
 redirect_to_log(snakemake)  # noqa: F821
 
-from extrapbench.data import load_dataset_table, write_atomic  # noqa: E402
+from extrapbench.data import load_dataset_table, write_atomic, write_dataset_table  # noqa: E402
 
 name = snakemake.wildcards.dataset  # noqa: F821
 frame = load_dataset_table(name, snakemake.params.data_home, snakemake.params.ane_data_home)  # noqa: F821
 print(f"{name}: {len(frame)} rows, columns {list(frame.columns)}")
-write_atomic(lambda p: frame.to_pickle(p, compression=None), snakemake.output[0])  # noqa: F821
+write_atomic(lambda p: write_dataset_table(frame, p), snakemake.output[0])  # noqa: F821

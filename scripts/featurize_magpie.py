@@ -10,6 +10,6 @@ redirect_to_log(snakemake)  # noqa: F821
 from extrapbench.data import read_dataset_table, write_atomic  # noqa: E402
 from extrapbench.features import magpie_features  # noqa: E402
 
-table = read_dataset_table(snakemake.input[0])  # noqa: F821
+table = read_dataset_table(snakemake.input[0], structures=False)  # noqa: F821
 features = magpie_features(table["composition"])
 write_atomic(lambda p: features.to_csv(p), snakemake.output[0])  # noqa: F821

@@ -3,9 +3,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _logging import redirect_to_log  # noqa: E402
+from _logging import attempt_logs, finish_attempt, redirect_to_log  # noqa: E402
 
-redirect_to_log(snakemake)  # noqa: F821
+# a resume checkpoint in the run directory means an earlier attempt was interrupted: keep its log
+redirect_to_log(snakemake, resumable=True,  # noqa: F821
+                resuming=any(Path(snakemake.params.run_dir).glob("resume-*.pt")))  # noqa: F821
 
 import json  # noqa: E402
 
@@ -30,5 +32,6 @@ run_training(
     outputs={"predictions": sm.output.predictions, "history": sm.output.history,
              "checkpoint": sm.output.checkpoint, "provenance": sm.output.provenance},
     resolved_config={k: v for k, v in sm.config.items()}, threads=sm.threads, selection=selection,
-    predict_train=bool(sm.params.predict_train),
+    predict_train=bool(sm.params.predict_train), attempt_logs=attempt_logs(),
 )
+finish_attempt()

@@ -72,6 +72,24 @@ def test_split_summary_and_run_provenance(finished_run):
         assert key in provenance
     assert provenance["method_details"]["candidate_range"] == "prior"  # the release's fixed [-10, 10]
     assert not list(finished_run.glob("results/runs/**/resume*.pt"))  # completed runs leave no checkpoint
+    assert provenance["attempts"] == 1 and provenance["code_sha256"]
+
+
+def test_files_between_jobs_hold_no_pickled_code(finished_run):
+    import stat
+
+    import torch
+
+    models = list(finished_run.glob("results/**/*.pt"))
+    assert len(models) >= 4
+    for path in models:
+        torch.load(path, weights_only=True)
+    assert (finished_run / "results/datasets/matbench_phonons.json.gz").exists()
+    assert not list(finished_run.glob("results/**/*.pkl"))
+    # every output of the training and evaluation jobs (extrapbench.data.write_atomic, metrics.write_json_atomic)
+    # has the permissions of a new file, metrics.json included (mkstemp alone would leave it 0600)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in finished_run.glob("results/runs/**/*") if p.is_file()}
+    assert "metrics.json" in modes and len(set(modes.values())) == 1, modes
 
 
 def test_final_runs_use_the_selected_grid_point(finished_run):

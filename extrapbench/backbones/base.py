@@ -14,6 +14,9 @@ class Backbone(nn.Module):
     input_kind: str = "composition"
     #: size of the representation returned by forward()
     out_dim: int
+    #: what each constructor keyword may be (extrapbench.hparams); a keyword without a spec is checked against the
+    #: type of its default
+    hparam_specs: dict = {}
 
     def forward(self, batch):  # -> Tensor [B, out_dim]
         raise NotImplementedError

@@ -44,6 +44,7 @@ import torch
 
 from extrapbench import _compat
 from extrapbench.backbones.base import Backbone
+from extrapbench.hparams import Choice, Integer, Number, NumberList
 from extrapbench.graphs import as_graph_batch, check_graph_batch, mean_pool
 from extrapbench.registry import BACKBONES
 
@@ -70,6 +71,20 @@ class EquiformerV2(Backbone):
     """
 
     input_kind = "graph"
+    #: allowed values of the constructor's keywords (extrapbench.hparams), checked before any job runs
+    hparam_specs = {
+        "cutoff": Number(min=0, min_exclusive=True), "max_neighbors": Integer(min=1), "num_layers": Integer(min=1),
+        "sphere_channels": Integer(min=1), "attn_hidden_channels": Integer(min=1), "num_heads": Integer(min=1),
+        "attn_alpha_channels": Integer(min=1), "attn_value_channels": Integer(min=1),
+        "ffn_hidden_channels": Integer(min=1), "edge_channels": Integer(min=1), "num_sphere_samples": Integer(min=1),
+        "norm_type": Choice("layer_norm", "layer_norm_sh", "rms_norm_sh"),
+        "lmax_list": NumberList(item=Number(min=0), integers=True),
+        "mmax_list": NumberList(item=Number(min=0), integers=True),
+        "grid_resolution": Integer(min=1, nullable=True), "alpha_drop": Number(min=0, max=1, max_exclusive=True),
+        "drop_path_rate": Number(min=0, max=1, max_exclusive=True),
+        "proj_drop": Number(min=0, max=1, max_exclusive=True), "weight_init": Choice("normal", "uniform"),
+        "max_num_elements": Integer(min=1), "avg_degree": Number(min=0, min_exclusive=True, nullable=True),
+    }
 
     def __init__(self, cutoff: float = 6.0, max_neighbors: int = 20, num_layers: int = 2,
                  sphere_channels: int = 64, attn_hidden_channels: int = 32, num_heads: int = 4,

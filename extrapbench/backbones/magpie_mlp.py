@@ -4,12 +4,16 @@ from __future__ import annotations
 from torch import nn
 
 from extrapbench.backbones.base import Backbone
+from extrapbench.hparams import Choice, Integer, Number, NumberList
 from extrapbench.registry import BACKBONES
 
 
 @BACKBONES.register("magpie_mlp")
 class MagpieMLP(Backbone):
     input_kind = "composition"
+    #: allowed values of the constructor's keywords (extrapbench.hparams), checked before any job runs
+    hparam_specs = {"hidden_dim": Integer(min=1), "out_dim": Integer(min=1), "num_layers": Integer(min=1),
+                    "dropout": Number(min=0, max=1, max_exclusive=True)}
 
     def __init__(self, in_dim: int, hidden_dim: int = 256, out_dim: int = 128, num_layers: int = 3,
                  dropout: float = 0.0):

@@ -34,6 +34,7 @@ import warnings
 
 from extrapbench import _compat
 from extrapbench.backbones.base import Backbone
+from extrapbench.hparams import Choice, Integer, Number, NumberList
 from extrapbench.graphs import as_graph_batch, check_graph_batch, mean_pool
 from extrapbench.registry import BACKBONES
 
@@ -53,6 +54,10 @@ class PaiNN(Backbone):
     """
 
     input_kind = "graph"
+    #: allowed values of the constructor's keywords (extrapbench.hparams), checked before any job runs
+    hparam_specs = {"hidden_channels": Integer(min=1), "num_layers": Integer(min=1), "num_rbf": Integer(min=1),
+                    "cutoff": Number(min=0, min_exclusive=True), "max_neighbors": Integer(min=1),
+                    "num_elements": Integer(min=1)}
 
     def __init__(self, hidden_channels: int = 128, num_layers: int = 3, num_rbf: int = 64,
                  cutoff: float = 6.0, max_neighbors: int = 24, rbf: dict | None = None,

@@ -22,6 +22,7 @@ from torch import nn
 from torch_geometric.nn.models.schnet import GaussianSmearing, InteractionBlock
 
 from extrapbench.backbones.base import Backbone
+from extrapbench.hparams import Choice, Integer, Number, NumberList
 from extrapbench.graphs import as_graph_batch, check_graph_batch, mean_pool
 from extrapbench.registry import BACKBONES
 
@@ -43,6 +44,11 @@ class SchNet(Backbone):
     """
 
     input_kind = "graph"
+    #: allowed values of the constructor's keywords (extrapbench.hparams), checked before any job runs
+    hparam_specs = {"hidden_channels": Integer(min=1), "num_filters": Integer(min=1),
+                    "num_interactions": Integer(min=1), "num_gaussians": Integer(min=1),
+                    "cutoff": Number(min=0, min_exclusive=True), "max_neighbors": Integer(min=1),
+                    "num_elements": Integer(min=1)}
 
     def __init__(self, hidden_channels: int = 128, num_filters: int = 128, num_interactions: int = 3,
                  num_gaussians: int = 50, cutoff: float = 6.0, max_neighbors: int = 24,

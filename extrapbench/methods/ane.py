@@ -42,6 +42,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.base import Method, mlp
 from extrapbench.registry import METHODS
 
@@ -87,6 +88,9 @@ class ANE(Method):
         "loss": "l1",                    # stage-2 loss: l1 (paper B) | mse
         "pair_distance": "euclidean",    # stage-1 distances: euclidean (SPEC §4) | squared (the authors' code)
     }
+    hparam_specs = {"embedding_dim": Integer(min=1), "projection_hidden_dim": Integer(min=1),
+                    "head_hidden_dim": Integer(min=1), "loss": Choice("l1", "mse"),
+                    "pair_distance": Choice(*PAIR_DISTANCES)}
     stages = ("embedding", "head")
 
     def __init__(self, backbone, labels, **hparams):

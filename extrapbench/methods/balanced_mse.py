@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.base import Method, mlp
 from extrapbench.registry import METHODS
 
@@ -77,6 +78,8 @@ class BalancedMSE(Method):
         "sigma_lr": 1e-2,                # sigma's own learning rate, outside the LR schedule
         "learn_sigma": True,             # false: sigma stays at init_noise_sigma (the MEX authors' release)
     }
+    hparam_specs = {"head_hidden_dim": Integer(min=1), "init_noise_sigma": Number(min=0, min_exclusive=True),
+                    "sigma_lr": Number(min=0), "learn_sigma": Boolean()}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
@@ -163,6 +166,7 @@ class BalancedMSEGAI(BalancedMSE):
         **BalancedMSE.defaults,          # head_hidden_dim, init_noise_sigma, sigma_lr
         "gmm_components": 8,             # K of the training-label Gaussian mixture
     }
+    hparam_specs = {**BalancedMSE.hparam_specs, "gmm_components": Integer(min=1)}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

@@ -59,6 +59,9 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, num_layers: int) -> nn.Seque
 class Method(nn.Module):
     #: default hyper-parameters; config values override them, unknown keys are an error
     defaults: Dict[str, Any] = {}
+    #: what each hyper-parameter may be (extrapbench.hparams: type and range), checked in the config before any job
+    #: runs and by run.py before a run builds the method; a key without a spec is checked against its default's type
+    hparam_specs: Dict[str, Any] = {}
     #: training stages, run in order
     stages: Tuple[str, ...] = ("main",)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import torch
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -63,6 +64,8 @@ class CMixup(ERM):  # ERM's head, loss check and predict
         "loss": "l1",            # l1 | mse (the paper's code uses mse)
         "head_hidden_dim": 128,
     }
+    hparam_specs = {"alpha": Number(min=0, min_exclusive=True), "bandwidth": Number(min=0, min_exclusive=True),
+                    "include_self": Boolean(), **ERM.hparam_specs}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

@@ -67,6 +67,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -152,6 +153,11 @@ class ConR(ERM):
         "views": "two",                  # two augmented views (paper) | one_clean: the batch itself (release)
         "denominator": "paper",          # paper | release (adds exp(0) per non-positive entry)
     }
+    hparam_specs = {**ERM.hparam_specs, "beta": Number(min=0), "window": Number(min=0),
+                    "pushing_power": Number(min=0), "temperature": Number(min=0, min_exclusive=True),
+                    "pos_noise": Number(min=0), "x_noise": Number(min=0),
+                    "x_dropout": Number(min=0, max=1, max_exclusive=True), "views": Choice(*VIEWS),
+                    "denominator": Choice(*DENOMINATORS)}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

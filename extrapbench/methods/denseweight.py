@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -88,6 +89,9 @@ class DenseWeight(ERM):
         "grid_points": 4096,             # density grid size (release / package: 4096)
         "grid_margin": 4.0,              # grid extends this many bandwidths past the train labels
     }
+    hparam_specs = {**ERM.hparam_specs, "alpha": Number(min=0), "epsilon": Number(min=0, min_exclusive=True),
+                    "bandwidth": Number(min=0, min_exclusive=True, nullable=True), "grid_points": Integer(min=2),
+                    "grid_margin": Number(min=0)}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.base import Method, mlp
 from extrapbench.registry import METHODS
 
@@ -14,6 +15,7 @@ from extrapbench.registry import METHODS
 @METHODS.register("erm")
 class ERM(Method):
     defaults = {"loss": "l1", "head_hidden_dim": 128}
+    hparam_specs = {"loss": Choice("l1", "mse"), "head_hidden_dim": Integer(min=1)}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

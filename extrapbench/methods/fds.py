@@ -51,7 +51,8 @@ from __future__ import annotations
 
 import torch
 
-from extrapbench.methods._distribution_smoothing import kernel_window, masked_smooth
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
+from extrapbench.methods._distribution_smoothing import KERNELS, kernel_window, masked_smooth
 from extrapbench.methods.lds import LDS
 from extrapbench.registry import METHODS
 
@@ -70,6 +71,11 @@ class FDS(LDS):
         "clip_min": 0.1,                 # clamp of the variance ratio sigma~^2 / sigma^2
         "clip_max": 10.0,
     }
+    hparam_specs = {**LDS.hparam_specs, "lds": Boolean(), "fds_kernel": Choice(*KERNELS),
+                    "fds_ks": Integer(min=1, odd=True), "fds_sigma": Number(min=0, min_exclusive=True),
+                    "fds_momentum": Number(min=0, max=1, max_exclusive=True), "start_update": Integer(min=0),
+                    "start_smooth": Integer(min=0), "clip_min": Number(min=0, min_exclusive=True),
+                    "clip_max": Number(min=0, min_exclusive=True)}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

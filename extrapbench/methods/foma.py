@@ -43,6 +43,7 @@ import math
 import numpy as np
 import torch
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -143,6 +144,10 @@ class FOMA(ERM):  # ERM's head, loss check and predict
         "loss": "l1",                       # l1 | mse (the paper's code uses mse)
         "head_hidden_dim": 128,
     }
+    hparam_specs = {"alpha": Number(min=0, min_exclusive=True), "rho": Number(min=0, max=1, min_exclusive=True),
+                    "scaled_singular_values": Choice("small", "large"), "augment_labels": Boolean(),
+                    "differentiable_svd": Boolean(), "batch_selection": Choice("knn", "random"),
+                    **ERM.hparam_specs}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

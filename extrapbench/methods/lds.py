@@ -38,7 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from extrapbench.methods._distribution_smoothing import LabelBins, kernel_window, smooth_histogram
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
+from extrapbench.methods._distribution_smoothing import KERNELS, LabelBins, kernel_window, smooth_histogram
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -75,6 +76,9 @@ class LDS(ERM):
         "lds_ks": 5,                     # kernel size, bins (odd); 1 = plain (sqrt-)inverse reweighting
         "lds_sigma": 2.0,                # kernel sigma, bins (gaussian, laplace)
     }
+    hparam_specs = {**ERM.hparam_specs, "bin_width": Number(min=0, min_exclusive=True),
+                    "reweight": Choice(*REWEIGHTS), "lds_kernel": Choice(*KERNELS), "lds_ks": Integer(min=1, odd=True),
+                    "lds_sigma": Number(min=0, min_exclusive=True)}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

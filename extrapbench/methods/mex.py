@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods._mex_search import SEARCH_ANSWERS, monte_carlo_argmax
 from extrapbench.methods.base import Method, mlp
 from extrapbench.registry import METHODS
@@ -190,6 +191,17 @@ class MEX(Method):
         "range_margin": 1.0,                   # train_margin: widen by this many train-label spans per side
         "search_chunk_size": 64,               # materials searched at once (memory: chunk × C × d floats)
         "search_seed": 0,
+    }
+    hparam_specs = {
+        "lambda_abs": Number(min=0), "abs_loss": Choice(*ABS_LOSSES), "material_projection": Boolean(),
+        "noise_sigmas": NumberList(item=Number(min=0, min_exclusive=True)), "num_noise_labels": Integer(min=1),
+        "noise_per": Choice(*NOISE_PER), "score": Choice(*SCORE_VARIANTS),
+        "score_hidden_dim": Integer(min=1, nullable=True), "label_activation": Choice(*ACTIVATIONS),
+        "inference": Choice(*INFERENCE), "num_candidates": Integer(min=1), "search_iterations": Integer(min=1),
+        "search_noise": Number(min=0, min_exclusive=True), "search_shrink": Number(min=0, max=1, min_exclusive=True),
+        "search_answer": Choice(*SEARCH_ANSWERS), "candidate_range": Choice(*CANDIDATE_RANGES),
+        "range_prior": NumberList(min_length=2, max_length=2, increasing=True), "range_margin": Number(min=0),
+        "search_chunk_size": Integer(min=1), "search_seed": Integer(min=0),
     }
 
     def __init__(self, backbone, labels, **hparams):

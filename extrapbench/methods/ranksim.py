@@ -49,6 +49,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -113,6 +114,8 @@ class RankSim(ERM):
         "interpolation_lambda": 2.0,     # lambda of the blackbox rank gradient (paper: 2)
         "unique_labels": True,           # rank within a sub-batch of distinct labels (paper)
     }
+    hparam_specs = {**ERM.hparam_specs, "gamma": Number(min=0),
+                    "interpolation_lambda": Number(min=0, min_exclusive=True), "unique_labels": Boolean()}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)

@@ -22,9 +22,12 @@ from extrapbench.tasks import PAPER_TASK_ORDER, get_tasks  # noqa: E402
 # No `configfile:` directive: Snakemake would deep-merge --configfile into it, so a demo config would inherit
 # the full grid's backbones. The full grid is the default only when no config is given.
 if not config:
-    import yaml
+    from extrapbench.config import load_yaml_file
 
-    config.update(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    try:
+        config.update(load_yaml_file(REPO / "config" / "config.yaml"))  # a syntax error names file and line
+    except ConfigError as exc:
+        raise WorkflowError(str(exc)) from None
     CONFIG_SOURCE = "config/config.yaml"
 else:
     CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "command-line config"
@@ -195,7 +198,8 @@ def table_files():
     files = []
     if PAPER_TASKS:
         files.append("results/tables/provenance.csv")
-        names = ["mae", "gm", "spearman", "table1_splits", "running_time"]
+        names = ["mae", "gm", "spearman", "mae_all_methods", "gm_all_methods", "spearman_all_methods", "ablations",
+                 "detection", "table1_splits", "running_time"]
         if MEX_ENTRIES:
             names += ["table4_mex_variants", "mex_candidate_range"]
         files += (["results/tables/summary.csv", "results/tables/statistics.md", "results/tables/statistics.tex",
@@ -204,7 +208,7 @@ def table_files():
                   + [f"results/tables/{name}.{ext}" for name in names for ext in ("md", "tex", "csv")])
     if OTHER_TASKS:
         files += [f"{OTHER_TABLES_DIR}/summary.csv", f"{OTHER_TABLES_DIR}/provenance.csv"] + [
-            f"{OTHER_TABLES_DIR}/{name}.{ext}" for name in OTHER_TABLE_METRICS + ["splits"]
+            f"{OTHER_TABLES_DIR}/{name}.{ext}" for name in OTHER_TABLE_METRICS + ["splits", "ablations"]
             for ext in ("md", "tex", "csv")]
     return files
 

@@ -1,8 +1,16 @@
+# The only rule that needs the internet (matminer's download, paper B's archive in extrapbench.ane_data): it runs
+# where Snakemake itself runs (a cluster's login node), never as a cluster job, because compute nodes often have
+# no network. `make download CONFIG=...` fetches every dataset of a config beforehand (README: "Running on a SLURM
+# cluster"); with the files already in data_home it reads them offline.
+localrules:
+    download_dataset,
+
+
 rule download_dataset:
     """matminer.datasets.load_dataset (or paper B's HOIP / MPS, extrapbench.ane_data) into one table per dataset
     (id, structure if any, composition, targets)."""
     output:
-        "results/datasets/{dataset}.pkl",
+        "results/datasets/{dataset}.json.gz",
     params:
         data_home=config["data_home"],
         ane_data_home=config.get("ane_data_home", "data/ane"),
