@@ -120,6 +120,15 @@ def train_override_errors(config: Dict[str, Any], tasks) -> List[str]:
             if task not in tasks:
                 messages.append(f"at 'methods.{method}.train_by_task.{task}': unknown task {task!r}; known "
                                 f"tasks: {', '.join(tasks)}")
+    # an ablation (or its reference) that is not a configured entry would silently stay in the ranked tables
+    ablations = config.get("ablations") or []
+    pairs = ablations.items() if isinstance(ablations, dict) else ((name, None) for name in ablations)
+    methods = config.get("methods") or {}
+    for entry, reference in pairs:
+        for name, role in ((entry, "entry"), (reference, "reference")):
+            if name is not None and name not in methods:
+                messages.append(f"at 'ablations': {role} {name!r} is not one of the configured methods "
+                                f"{sorted(methods)}")
     return messages
 
 

@@ -54,6 +54,8 @@ BAD_CONFIGS = {
     "bad value in a method's per-task settings": (
         lambda c: c["methods"]["erm"].update(train_by_task={"phonons_top": {"learning_rate": 0}}),
         ["methods.erm.train_by_task.phonons_top.learning_rate"]),
+    "ablation naming no configured entry": (lambda c: c.update(ablations={"conr_beta4": "conr_b"}),
+                                            ["at 'ablations'", "reference 'conr_b'"]),
     "unknown split kind": (lambda c: c.update(task_definitions={"my_task": {
         "dataset": "matbench_phonons", "target": "last phdos peak", "split": "leave_one_spacegroup_out"}}),
         ["task_definitions.my_task.split", "leave_one_spacegroup_out", "held_out_elements"]),
