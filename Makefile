@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-paper-b test setup dry-run clean-results
+.PHONY: demo demo-paper-b test test-envs setup dry-run clean-results
 
 setup: $(STAMP)
 
@@ -38,6 +38,13 @@ demo-paper-b: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# The per-rule conda envs (envs/*.yaml) built for real without conda: a venv per env file from its pip list plus
+# its post-deploy script, then every module its rules import, tiny PaiNN / EquiformerV2 included
+# (tests/test_envs.py). Venvs are cached under ~/.cache/extrapbench/test-envs (EXTRAPBENCH_ENV_CACHE) by the env
+# file's hash: minutes the first time, not part of `make test`.
+test-envs: $(STAMP)
+	EXTRAPBENCH_TEST_ENVS=1 $(BIN)/python -m pytest -q -s tests/test_envs.py -k built
+
 # Plan the paper's full grid without running it.
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n --configfile config/config.yaml
@@ -62,7 +69,7 @@ SNAKEMAKE = $(BIN)/snakemake $(if $(PROFILE),--profile $(if $(wildcard $(PROFILE
 # the rules that train (rerun-method forces them, figures never runs them), that evaluate a run's predictions, and
 # that turn evaluated runs into tables and figures (tests/test_cluster_commands.py checks every rule is classified)
 TRAIN_RULES := train train_grid_point
-EVALUATE_RULES := evaluate_run evaluate_grid_point
+EVALUATE_RULES := evaluate_run
 REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_range table_running_time \
 	statistics_report table_provenance plot_label_distributions plot_parity plot_detection_recall \
 	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \
