@@ -50,12 +50,14 @@ Departures and consequences, stated once here:
 from __future__ import annotations
 
 import logging
-from typing import Iterable, List, Sequence
+from typing import TYPE_CHECKING, Iterable, List, Sequence
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:  # torch_geometric is imported where graphs are made or read: its import costs seconds
+    from torch_geometric.data import Data
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +95,13 @@ def capped_neighbor_list(structure, cutoff: float, max_neighbors: int):
     return centre[keep], neighbour[keep], offset[keep], distance[keep]
 
 
-def structure_to_graph(structure, cutoff: float, max_neighbors: int) -> Data:
+def structure_to_graph(structure, cutoff: float, max_neighbors: int) -> "Data":
     """One pymatgen ``Structure`` -> a fairchem-ready periodic graph (fields: see the module docstring)."""
     centre, neighbour, offset, distance = capped_neighbor_list(structure, cutoff, max_neighbors)
     n_atoms = len(structure)
     n_edges = len(centre)
+    from torch_geometric.data import Data  # imported where graphs are made: its import costs seconds
+
     return Data(
         atomic_numbers=torch.tensor(list(structure.atomic_numbers), dtype=torch.long),
         pos=torch.tensor(structure.cart_coords, dtype=torch.float32),
@@ -190,31 +194,40 @@ def graphs_to_tensors(ids: Sequence[str], graphs: Sequence[Data], **meta) -> dic
     return out
 
 
-def tensors_to_graphs(stored: dict) -> tuple[list[str], list[Data]]:
-    """(ids, graphs) back from `graphs_to_tensors`' form."""
+def tensors_to_graphs(stored: dict, only=None) -> tuple[list[str], list[Data]]:
+    """(ids, graphs) back from `graphs_to_tensors`' form; `only`: just the graphs of these ids (a training job's
+    split members). When most graphs are wanted they are views into the stored tensors (the file's tensors held
+    once); a few are copied out, so that the rest can be freed."""
     if stored.get("format") != GRAPHS_FORMAT:
         raise ValueError(f"not an extrapbench graphs file ({GRAPHS_FORMAT}); delete it and rerun build_graphs")
+    from torch_geometric.data import Data
+
+    all_ids = [str(i) for i in stored["ids"]]
+    keep = [k for k, i in enumerate(all_ids) if only is None or i in only]
+    copy = (lambda t: t.clone()) if len(keep) < len(all_ids) // 2 else (lambda t: t)
     natoms, neighbors = stored["natoms"].tolist(), stored["neighbors"].tolist()
     nodes = {f: torch.split(stored[f], natoms) for f in NODE_FIELDS}
     edges = {f: torch.split(stored[f], neighbors) for f in EDGE_FIELDS}
     edge_index = torch.split(stored["edge_index"], neighbors, dim=1)
     graphs = []
-    for k, (n, e) in enumerate(zip(natoms, neighbors)):
+    for k in keep:
+        n, e = natoms[k], neighbors[k]
         graphs.append(Data(
-            atomic_numbers=nodes["atomic_numbers"][k].clone(), pos=nodes["pos"][k].clone(),
-            cell=stored["cell"][k:k + 1].clone(), natoms=torch.tensor([n], dtype=torch.long),
-            edge_index=edge_index[k].clone(), cell_offsets=edges["cell_offsets"][k].clone(),
-            neighbors=torch.tensor([e], dtype=torch.long), distances=edges["distances"][k].clone(), num_nodes=n))
-    return list(stored["ids"]), graphs
+            atomic_numbers=copy(nodes["atomic_numbers"][k]), pos=copy(nodes["pos"][k]),
+            cell=copy(stored["cell"][k:k + 1]), natoms=torch.tensor([n], dtype=torch.long),
+            edge_index=copy(edge_index[k]), cell_offsets=copy(edges["cell_offsets"][k]),
+            neighbors=torch.tensor([e], dtype=torch.long), distances=copy(edges["distances"][k]), num_nodes=n))
+    return [all_ids[k] for k in keep], graphs
 
 
 def save_graphs(path, ids: Sequence[str], graphs: Sequence[Data], **meta) -> None:
     torch.save(graphs_to_tensors(ids, graphs, **meta), path)
 
 
-def load_graphs(path) -> tuple[list[str], list[Data], dict]:
-    """(ids, graphs, meta: cutoff / max_neighbors) of a graphs file, read with weights_only=True onto the host."""
+def load_graphs(path, only=None) -> tuple[list[str], list[Data], dict]:
+    """(ids, graphs, meta: cutoff / max_neighbors) of a graphs file, read with weights_only=True onto the host;
+    `only`: the graphs of these ids alone (see tensors_to_graphs)."""
     stored = torch.load(path, map_location="cpu", weights_only=True)
-    ids, graphs = tensors_to_graphs(stored)
+    ids, graphs = tensors_to_graphs(stored, only=None if only is None else set(map(str, only)))
     meta = {k: stored[k] for k in ("cutoff", "max_neighbors") if k in stored}
     return ids, graphs, meta

@@ -18,13 +18,11 @@ from typing import Any, Dict
 import numpy as np
 import pandas as pd
 import torch
-from torch_geometric.data import Data
-from torch_geometric.loader import DataLoader
 
+from extrapbench.batch import TensorSample, composition_loader
 from extrapbench.config import resolve_entry
 from extrapbench.data import write_atomic
 from extrapbench.device import loader_options, resolve_device, synchronize
-from extrapbench.graphs import load_graphs
 from extrapbench.hparams import check_all
 from extrapbench.methods.base import LabelContext
 from extrapbench.provenance import code_digest, file_digest, provenance
@@ -47,21 +45,38 @@ def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, 
     train = features.loc[ids_by_part["train"]]
     mean, std = train.mean(), train.std(ddof=0).replace(0.0, 1.0)
     scaled = ((features - mean) / std).astype(np.float32)
-    return {part: [Data(x=torch.from_numpy(scaled.loc[i].to_numpy()).unsqueeze(0)) for i in ids]
+    return {part: [TensorSample(torch.from_numpy(row).unsqueeze(0)) for row in scaled.loc[ids].to_numpy()]
             for part, ids in ids_by_part.items()}
 
 
 def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) -> tuple[Dict[str, list], dict]:
     """Graphs of the split members, and how the graphs were built (cutoff, max_neighbors)."""
+    from extrapbench.graphs import load_graphs  # torch_geometric: graph backbones only
+
     # onto the host whatever device wrote them (weights_only: plain tensors, extrapbench.graphs.save_graphs): data
-    # stay there and travel to the run's device per batch
-    ids, graphs, meta = load_graphs(graphs_pt)
+    # stay there and travel to the run's device per batch. Only the split's members become graphs, each once.
+    wanted = {i for ids in ids_by_part.values() for i in ids}
+    ids, graphs, meta = load_graphs(graphs_pt, only=wanted)
     by_id = dict(zip(ids, graphs))
-    missing = [i for ids in ids_by_part.values() for i in ids if i not in by_id]
+    missing = [i for i in wanted if i not in by_id]
     if missing:
-        raise KeyError(f"{graphs_pt}: no graph for {len(missing)} split members, e.g. {missing[:3]}")
-    samples = {part: [by_id[i].clone() for i in ids] for part, ids in ids_by_part.items()}
+        raise KeyError(f"{graphs_pt}: no graph for {len(missing)} split members, e.g. {sorted(missing)[:3]}")
+    seen, samples = set(), {}
+    for part, part_ids in ids_by_part.items():
+        # a member in two parts (split_ties: both_sides) gets its own copy: the parts' targets are set per sample
+        samples[part] = [by_id[i].clone() if i in seen else by_id[i] for i in part_ids]
+        seen.update(part_ids)
     return samples, meta
+
+
+def make_loader(samples, kind: str, **options):
+    """A DataLoader of the backbone's input kind: torch_geometric batches for graphs, TensorSample batches for
+    compositions (no torch_geometric import)."""
+    if kind == "composition":
+        return composition_loader(samples, **options)
+    from torch_geometric.loader import DataLoader
+
+    return DataLoader(samples, **options)
 
 
 def graph_backbone_params(backbone_cls, params: Dict[str, Any], graph_meta: dict, source) -> Dict[str, Any]:
@@ -85,7 +100,10 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
                  method_name: str, method_params: Dict[str, Any], train_params: Dict[str, Any], seed: int,
                  run_dir, outputs: Dict[str, str], resolved_config: Dict[str, Any] | None = None,
                  threads: int = 1, progress: bool = True, selection: Dict[str, Any] | None = None,
-                 predict_train: bool = True, attempt_logs: list | None = None) -> dict:
+                 predict_train: bool = True, attempt_logs: list | None = None, keep_resume: bool = False) -> dict:
+    """Train one run and write `outputs` (predictions, history, provenance and, unless `outputs["checkpoint"]`
+    is None, the best-val checkpoint). `keep_resume`: leave the finished run's resume checkpoint in `run_dir`
+    (a job that trains several grid points in turn restores its finished points from them when rerun)."""
     started = time.perf_counter()
     torch.set_num_threads(threads)
     seed_everything(seed)
@@ -115,6 +133,11 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     config = TrainConfig(**train_params)
     device = resolve_device(config.device)   # the run's one device decision: method, batches, timings follow it
     host = loader_options(config.num_workers, config.pin_memory, device)
+    kind = backbone_cls.input_kind
+
+    def DataLoader(data, **options):  # noqa: N802 (the loader of this run's input kind)
+        return make_loader(data, kind, **options)
+
     loaders = {"val": DataLoader(samples["val"], batch_size=max(config.batch_size, 256), **host),
                "test": DataLoader(samples["test"], batch_size=max(config.batch_size, 256), **host)}
 
@@ -205,11 +228,14 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     host_state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
     # plain tensors, numbers and strings only (the record through JSON): torch.load(weights_only=True) reads it
     plain_record = json.loads(json.dumps(record, default=str))
-    write_atomic(lambda p: torch.save({"state_dict": host_state, "method": method_name,
-                                       "backbone": backbone_name, "record": plain_record}, p), outputs["checkpoint"])
+    if outputs.get("checkpoint"):
+        write_atomic(lambda p: torch.save({"state_dict": host_state, "method": method_name,
+                                           "backbone": backbone_name, "record": plain_record}, p),
+                     outputs["checkpoint"])
     write_atomic(lambda p: Path(p).write_text(json.dumps(record, indent=2, default=str)), outputs["provenance"])
     # predictions last: their presence marks a finished run
     write_atomic(lambda p: predictions.to_csv(p, index=False), outputs["predictions"])
-    for stage in method.stages:
-        stage_resume_path(run_dir, stage).unlink(missing_ok=True)
+    if not keep_resume:
+        for stage in method.stages:
+            stage_resume_path(run_dir, stage).unlink(missing_ok=True)
     return record

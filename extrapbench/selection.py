@@ -38,7 +38,29 @@ def apply_point(train_params: Dict[str, Any], method_params: Dict[str, Any],
     return train, method
 
 
+def read_grid_predictions(paths) -> pd.DataFrame:
+    """The predictions of train_grid_point jobs (a `point` column names each row's grid point)."""
+    return pd.concat([pd.read_csv(path, dtype={"id": str, "point": str}) for path in paths], ignore_index=True)
+
+
+def val_maes(predictions_csvs) -> Dict[str, float]:
+    """{grid point: val MAE} from train_grid_point predictions: every row but the val rows is dropped as the file
+    is read, so test predictions can never influence the selection."""
+    maes: Dict[str, float] = {}
+    for path in predictions_csvs:
+        rows = []
+        for chunk in pd.read_csv(path, dtype={"id": str, "point": str}, chunksize=100_000):
+            rows.append(chunk[chunk["split"] == "val"])
+        val = pd.concat(rows)
+        if val.empty:
+            raise ValueError(f"{path}: no val predictions to select on")
+        for point, part in val.groupby("point", sort=False):
+            maes[point] = float(np.abs(part["y_true"] - part["y_pred"]).mean())
+    return maes
+
+
 def val_mae(predictions_csv) -> float:
+    """Val MAE of one run's predictions.csv."""
     predictions = pd.read_csv(predictions_csv)
     val = predictions[predictions["split"] == "val"]
     if val.empty:

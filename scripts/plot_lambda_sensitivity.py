@@ -1,8 +1,8 @@
 """Snakemake script for Fig. 6: MEX's sensitivity to λ (lambda_abs) over the model-selection grid points.
 
 input:  selected (list of results/selection/{task}/{backbone}/{method}/selected.json of the MEX entries),
-        points (list of the grid points' results/selection/{task}/{backbone}/{method}/{point}/metrics.json; may
-        be empty) and summary (results/tables/summary.csv)
+        points (list of results/selection/{task}/{backbone}/{method}/grid_metrics.json: every grid point's
+        metrics, written by select_hyperparameters; may be empty) and summary (results/tables/summary.csv)
 output: png, pdf
 params: lambda_key (default "lambda_abs"), reference (default "erm"), task_order, backbone_order (optional)
 log:    one file.

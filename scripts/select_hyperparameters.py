@@ -1,4 +1,6 @@
-"""Rule select_hyperparameters: grid points' val MAE -> selected.json (all points' val MAE and the winner)"""
+"""Rule select_hyperparameters: grid points' val MAE -> selected.json (all points' val MAE and the winner), and every
+grid point's SPEC §6 metrics -> grid_metrics.json (what evaluate_run computes for a final run; Fig. 6 reads the test
+MAE along λ). The choice reads the val rows only: extrapbench.selection.val_maes never sees a test row."""
 import json
 import sys
 from pathlib import Path
@@ -8,18 +10,39 @@ from _logging import redirect_to_log  # noqa: E402
 
 redirect_to_log(snakemake)  # noqa: F821
 
+import pandas as pd  # noqa: E402
+
 from extrapbench.data import write_atomic  # noqa: E402
-from extrapbench.selection import point_id, select, val_mae  # noqa: E402
+from extrapbench.metrics import run_metrics  # noqa: E402
+from extrapbench.selection import point_id, read_grid_predictions, select, val_maes  # noqa: E402
 
 sm = snakemake  # noqa: F821
 points = list(sm.params.points)
-maes = [val_mae(path) for path in sm.input.predictions]
+ids = [point_id(i) for i in range(len(points))]
+by_point = val_maes(list(sm.input.predictions))  # val rows only
+missing = [p for p in ids if p not in by_point]
+if missing:
+    raise ValueError(f"no val predictions for grid points {missing} in {list(sm.input.predictions)}")
+maes = [by_point[p] for p in ids]
 best = select(points, maes)
 record = {"task": sm.wildcards.task, "backbone": sm.wildcards.backbone, "method": sm.wildcards.method,
           "seed": sm.params.seed, "metric": "val_mae",
-          "points": [{"point": point_id(i), "params": p, "val_mae": m} for i, (p, m) in enumerate(zip(points, maes))],
-          "selected": point_id(best), "selected_params": points[best]}
+          "points": [{"point": i, "params": p, "val_mae": m} for i, p, m in zip(ids, points, maes)],
+          "selected": ids[best], "selected_params": points[best]}
 for entry in record["points"]:
     print(f"{entry['point']} {entry['params']} val_mae={entry['val_mae']:.4f}"
           + ("  <- selected" if entry["point"] == record["selected"] else ""))
 write_atomic(lambda p: Path(p).write_text(json.dumps(record, indent=2)), sm.output.selected)
+
+# after the choice: each grid point's metrics (test rows included), for the figures only
+split_summary = json.loads(Path(sm.input.split).read_text())
+provenance = {}
+for path in sm.input.provenance:
+    provenance.update(json.loads(Path(path).read_text())["points"])
+predictions = read_grid_predictions(list(sm.input.predictions))
+grid_metrics = []
+for i, params in zip(ids, points):
+    metrics = run_metrics(predictions[predictions["point"] == i].drop(columns="point"), split_summary, provenance[i])
+    grid_metrics.append({**metrics, "point": i, "params": params})
+write_atomic(lambda p: Path(p).write_text(json.dumps({"points": grid_metrics}, indent=2, default=float)),
+             sm.output.grid_metrics)

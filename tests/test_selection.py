@@ -58,3 +58,17 @@ def test_grid_keys_are_validated(tmp_path):
     message = str(info.value)
     assert "'lamda' is neither a training setting nor a hyper-parameter of mex" in message
     assert "'bin_width' is not a training setting nor a hyper-parameter of" in message
+
+
+def test_selection_reads_only_val_rows_of_grid_predictions(tmp_path):
+    """Test rows never change the choice: a grid job's predictions with absurd test rows select the same point."""
+    import pandas as pd
+
+    from extrapbench.selection import val_maes
+
+    rows = []
+    for point, val_error, test_error in (("p000", 0.5, 0.0), ("p001", 0.1, 100.0)):
+        rows += [("a", "val", 1.0, 1.0 + val_error, point), ("b", "test", 2.0, 2.0 + test_error, point)]
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame(rows, columns=["id", "split", "y_true", "y_pred", "point"]).to_csv(path, index=False)
+    assert val_maes([path]) == pytest.approx({"p000": 0.5, "p001": 0.1})

@@ -128,3 +128,10 @@ def test_the_html_report_builds_with_tables_figures_and_provenance(finished_run)
     for name in ("fig3_label_distributions.png", "mae.csv", "table1_splits.csv", "provenance.csv",
                  "statistics_ranks.csv", "selected.json"):
         assert name in html, name
+
+
+def test_grid_points_keep_no_checkpoint_and_are_evaluated_by_the_selection(finished_run):
+    selection = finished_run / "results/selection/phonons_top/magpie_mlp/mex"
+    assert not list(selection.glob("**/*.pt"))  # no model.pt, no resume checkpoint left after selection
+    grid = json.loads((selection / "grid_metrics.json").read_text())
+    assert [p["point"] for p in grid["points"]] == ["p000", "p001"] and all("mae" in p for p in grid["points"])

@@ -28,11 +28,18 @@ _POINT_PATH = re.compile(r"(?P<task>[^/]+)/(?P<backbone>[^/]+)/(?P<method>[^/]+)
 
 
 def read_point_metrics(point_metrics_paths: Iterable[PathLike], metric: str = "mae") -> dict:
-    """{(task, backbone, method, point): metric} from the grid points' metrics.json files
-    (``results/selection/{task}/{backbone}/{method}/{point}/metrics.json``)."""
+    """{(task, backbone, method, point): metric} from the grid points' metrics: a selection's grid_metrics.json
+    (``results/selection/{task}/{backbone}/{method}/grid_metrics.json``, ``{"points": [record, ...]}``, each record
+    naming its task, backbone, method and point) or one point's metrics.json in a ``.../{point}/`` folder."""
     values = {}
     for path in point_metrics_paths:
         record = _read_json(path)
+        if isinstance(record, Mapping) and isinstance(record.get("points"), list):
+            for point in record["points"]:
+                value = point.get(metric)
+                values[(point["task"], point["backbone"], point["method"], point["point"])] = (
+                    math.nan if value is None else float(value))
+            continue
         match = _POINT_PATH.search(Path(path).as_posix())
         if match is not None:
             key = (match["task"], match["backbone"], match["method"], match["point"])

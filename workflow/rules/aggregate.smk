@@ -1,3 +1,13 @@
+# Tables and figures read small files and take seconds: they run where Snakemake runs (a cluster's login node),
+# never as cluster jobs.
+localrules:
+    aggregate_tables,
+    aggregate_other_split_tasks,
+    plot_label_distributions,
+    plot_parity,
+    plot_detection_recall,
+
+
 rule aggregate_tables:
     """summary.csv (mean/std over seeds of every metric) and the paper-style MAE / GM / Spearman tables."""
     input:

@@ -48,8 +48,12 @@ SEEDS = list(config["seeds"])
 DATASETS = sorted({TASKS[t].dataset for t in SELECTED_TASKS})
 GRAPH = {"cutoff": 6.0, "max_neighbors": 20, **config.get("graph", {})}
 RESOURCES = {"train_threads": 2, "gpu_backbones": ["painn", "equiformer_v2"], **config.get("resources", {})}
+#: a training job's wall time (minutes) and memory (MB) per backbone, and how many selection grid points one job
+#: trains in turn (config `resources.per_backbone`; a backbone not listed gets these)
+TRAIN_RESOURCE_DEFAULTS = {"runtime": 720, "mem_mb": 8000, "grid_points_per_job": 1}
 RUN_DIR = "results/runs/{task}/{backbone}/{method}/seed{seed}"
-POINT_DIR = "results/selection/{task}/{backbone}/{method}/{point}"
+# one selection job's grid points, p000-p017: trained in turn by one train_grid_point job
+POINT_DIR = "results/selection/{task}/{backbone}/{method}/{points}"
 SELECTION = config.get("selection") or {}
 
 # methods are listed ERM first and MEX last, as in the paper's tables
@@ -64,7 +68,7 @@ wildcard_constraints:
     backbone=r"[A-Za-z0-9_\-]+",
     method=r"[A-Za-z0-9_\-+]+",
     seed=r"\d+",
-    point=r"p\d{3}",
+    points=r"p\d{3}-p\d{3}",
 
 
 def backbone_input_kind(backbone):
@@ -110,6 +114,7 @@ def train_inputs(wildcards):
     return inputs
 
 
+@functools.lru_cache(maxsize=None)
 def method_grid(method):
     """The method's hyper-parameter grid points ([] or one point: nothing to select)."""
     if not SELECTION:
@@ -125,6 +130,42 @@ def point_ids(method):
     return [point_id(i) for i in range(len(method_grid(method)))]
 
 
+def backbone_resources(backbone):
+    """Runtime (minutes), memory (MB) and grid points per job of a backbone's training jobs."""
+    per_backbone = (RESOURCES.get("per_backbone") or {}).get(backbone) or {}
+    return {**TRAIN_RESOURCE_DEFAULTS, **per_backbone}
+
+
+@functools.lru_cache(maxsize=None)
+def point_chunks(method, backbone):
+    """The method's grid points in jobs of `grid_points_per_job` each: ["p000-p017", "p018-p035", ...]."""
+    n, size = len(method_grid(method)), backbone_resources(backbone)["grid_points_per_job"]
+    return [f"{point_id(i)}-{point_id(min(i + size, n) - 1)}" for i in range(0, n, size)]
+
+
+def chunk_point_indices(points):
+    first, last = (int(p[1:]) for p in points.split("-"))
+    return list(range(first, last + 1))
+
+
+def chunk_points(wildcards):
+    """[(point id, params)] of one train_grid_point job."""
+    grid = method_grid(wildcards.method)
+    return [(point_id(i), grid[i]) for i in chunk_point_indices(wildcards.points)]
+
+
+def train_runtime(wildcards, attempt):
+    """Minutes: the backbone's runtime per run, times the job's grid points, times the attempt (a job that ran out
+    of time is resubmitted with more: `retries`)."""
+    n_runs = len(chunk_point_indices(wildcards.points)) if "points" in wildcards.keys() else 1
+    return backbone_resources(wildcards.backbone)["runtime"] * n_runs * attempt
+
+
+def train_mem_mb(wildcards, attempt):
+    """MB: the backbone's memory, 1.5x per further attempt (a job killed for memory gets more)."""
+    return int(backbone_resources(wildcards.backbone)["mem_mb"] * (1 + 0.5 * (attempt - 1)))
+
+
 def final_train_inputs(wildcards):
     """A final (per-seed) run also needs its method's selection when there is one."""
     inputs = train_inputs(wildcards)
@@ -133,21 +174,18 @@ def final_train_inputs(wildcards):
     return inputs
 
 
-def grid_point_params(wildcards):
-    return method_grid(wildcards.method)[int(wildcards.point[1:])]
-
-
 def selection_files(name, tasks=None):
+    """One file per train_grid_point job (`name` in its POINT_DIR) of every method with a selection."""
     files = []
     for method in SELECTED_METHODS:
         if has_selection(method):
-            files += [POINT_DIR.format(task=t, backbone=b, method=method, point=p) + "/" + name
-                      for t, b in run_pairs(tasks) for p in point_ids(method)]
+            files += [POINT_DIR.format(task=t, backbone=b, method=method, points=c) + "/" + name
+                      for t, b in run_pairs(tasks) for c in point_chunks(method, b)]
     return files
 
 
-def selected_files(tasks=None):
-    return [f"results/selection/{t}/{b}/{m}/selected.json" for t, b in run_pairs(tasks)
+def selected_files(tasks=None, name="selected.json"):
+    return [f"results/selection/{t}/{b}/{m}/{name}" for t, b in run_pairs(tasks)
             for m in SELECTED_METHODS if has_selection(m)]
 
 
@@ -215,4 +253,4 @@ def table_files():
 
 def all_outputs():
     return (expand("results/splits/{task}.json", task=SELECTED_TASKS) + run_files("metrics.json")
-            + selected_files() + selection_files("metrics.json") + table_files() + figure_files())
+            + selected_files() + selected_files(name="grid_metrics.json") + table_files() + figure_files())

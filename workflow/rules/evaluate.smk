@@ -1,5 +1,12 @@
+# evaluate_run reads one predictions file and writes one JSON (no torch): it runs where Snakemake runs, never as a
+# cluster job (a submission per run would cost more than the work)
+localrules:
+    evaluate_run,
+
+
 rule evaluate_run:
-    """SPEC §6 metrics of one run (test MAE, GM, Spearman, R², detection, seconds per sample)."""
+    """SPEC §6 metrics of one run (test MAE, GM, Spearman, R², detection, seconds per sample). The grid points are
+    evaluated by select_hyperparameters (grid_metrics.json)."""
     input:
         predictions=RUN_DIR + "/predictions.csv",
         split="results/splits/{task}.json",
@@ -16,14 +23,3 @@ rule evaluate_run:
         runtime=10,
     script:
         "../../scripts/evaluate_run.py"
-
-
-use rule evaluate_run as evaluate_grid_point with:
-    input:
-        predictions=POINT_DIR + "/predictions.csv",
-        split="results/splits/{task}.json",
-        provenance=POINT_DIR + "/provenance.json",
-    output:
-        metrics=POINT_DIR + "/metrics.json",
-    log:
-        POINT_DIR.replace("results/selection", "results/logs/evaluate_grid_point") + ".log",

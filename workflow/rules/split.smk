@@ -1,3 +1,9 @@
+# A split reads one table and writes two small files: it runs where Snakemake runs (a cluster's login node), not
+# as a cluster job.
+localrules:
+    split_task,
+
+
 rule split_task:
     """The task's split rule (SPEC §2) -> part sizes, label ranges and member ids."""
     input:

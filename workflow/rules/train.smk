@@ -1,6 +1,13 @@
+# select_hyperparameters only reads a few CSV files: it runs where Snakemake runs, never as a cluster job
+localrules:
+    select_hyperparameters,
+
+
 rule train:
     """One (method, backbone, task, seed) run: SPEC §5 protocol, best-val checkpoint, val/test predictions.
-    With a selection grid for the method, it trains the selected grid point's hyper-parameters."""
+    With a selection grid for the method, it trains the selected grid point's hyper-parameters.
+    Runtime and memory come from config `resources.per_backbone`; a failed attempt is retried with the runtime
+    scaled by the attempt, and it resumes from the run's per-epoch checkpoint."""
     input:
         unpack(final_train_inputs),
     output:
@@ -21,43 +28,63 @@ rule train:
     conda:
         "../../envs/torch.yaml"
     threads: RESOURCES["train_threads"]
+    retries: RESOURCES.get("retries", 1)
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
         gpu=gpu_count,
     script:
         "../../scripts/train.py"
 
 
-use rule train as train_grid_point with:
+rule train_grid_point:
+    """The selection grid points of one job (`resources.per_backbone.<backbone>.grid_points_per_job` of them, in
+    turn), each trained on the selection seed: val/test predictions and provenance per point, no checkpoint (nothing
+    reads one). A rerun of a killed job restores the points it finished and resumes the one it was training."""
     input:
         unpack(train_inputs),
     output:
         predictions=POINT_DIR + "/predictions.csv",
         history=POINT_DIR + "/history.csv",
-        checkpoint=POINT_DIR + "/model.pt",
         provenance=POINT_DIR + "/provenance.json",
     params:
         backbone_params=lambda wildcards: config["backbones"][wildcards.backbone] or {},
         method_params=method_entry,
         train_params=run_train_settings,
         seed=SELECTION.get("seed", 0),
-        point=grid_point_params,
+        points=chunk_points,
         run_dir=POINT_DIR,
         predict_train=False,  # selection reads val rows only
     log:
         POINT_DIR.replace("results/selection", "results/logs/train_grid_point") + ".log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: RESOURCES["train_threads"]
+    retries: RESOURCES.get("retries", 1)
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
+        gpu=gpu_count,
+    script:
+        "../../scripts/train.py"
 
 
 rule select_hyperparameters:
-    """The grid point with the lowest val MAE (test predictions are never read)."""
+    """The grid point with the lowest val MAE (only val rows are read for the choice), and every grid point's
+    SPEC §6 metrics (grid_metrics.json: Fig. 6's test MAE along λ; never read by the selection)."""
     input:
-        predictions=lambda wildcards: expand(POINT_DIR + "/predictions.csv", point=point_ids(wildcards.method),
+        predictions=lambda wildcards: expand(POINT_DIR + "/predictions.csv",
+                                             points=point_chunks(wildcards.method, wildcards.backbone),
                                              allow_missing=True),
+        provenance=lambda wildcards: expand(POINT_DIR + "/provenance.json",
+                                            points=point_chunks(wildcards.method, wildcards.backbone),
+                                            allow_missing=True),
+        split="results/splits/{task}.json",
     output:
         selected=report("results/selection/{task}/{backbone}/{method}/selected.json",
                         caption="../report/selection.rst", category="Model selection",
                         labels={"task": "{task}", "backbone": "{backbone}", "method": "{method}"}),
+        grid_metrics="results/selection/{task}/{backbone}/{method}/grid_metrics.json",
     params:
         points=lambda wildcards: method_grid(wildcards.method),
         seed=SELECTION.get("seed", 0),
