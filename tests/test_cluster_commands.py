@@ -235,14 +235,16 @@ def training_submissions(calls_log) -> dict:
     return found
 
 
-def test_slurm_profile_asks_for_a_gpu_exactly_for_gpu_backbone_training(tmp_path):
+def submit_painn_and_magpie_runs(tmp_path, profile) -> tuple:
+    """One ERM run on PaiNN and one on the Magpie MLP through `profile`, against stand-in SLURM commands that
+    refuse every submission; everything upstream of training exists, so the training jobs are the first ones
+    submitted. Returns (training_submissions() of the sbatch calls, the calls log)."""
     workdir = tmp_path / "work"
     config = {**TINY, "backbones": {"painn": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8},
                                     "magpie_mlp": TINY["backbones"]["magpie_mlp"]},
               "methods": {"erm": {}}, "seeds": [0], "resources": {"train_threads": 2}}
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    # everything upstream of training exists, so the training jobs are the first ones submitted
     for name in (dataset_table("matbench_phonons"), "features/matbench_phonons/magpie.csv",
                  "graphs/matbench_phonons.pt", "splits/phonons_top.json", "splits/phonons_top.csv"):
         path = workdir / "results" / name
@@ -252,12 +254,18 @@ def test_slurm_profile_asks_for_a_gpu_exactly_for_gpu_backbone_training(tmp_path
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
     env.pop("SLURM_CONF", None)
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", str(REPO / "profiles" / "slurm"), "-s", str(SNAKEFILE),
+        [sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE),
          "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
          "--slurm-init-seconds-before-status-checks", "1"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0  # every submission is refused
     runs = training_submissions(log)
+    assert runs, (result.stdout + result.stderr)[-5000:]
+    return runs, log
+
+
+def test_slurm_profile_asks_for_a_gpu_exactly_for_gpu_backbone_training(tmp_path):
+    runs, log = submit_painn_and_magpie_runs(tmp_path, REPO / "profiles" / "slurm")
     gpu, cpu = runs[("painn", 0)], runs[("magpie_mlp", 0)]
     assert " --gpus=1" in gpu and " -p gpu " in gpu and "--gres" not in gpu
     assert "--gpus" not in cpu and " -p cpu " in cpu and "--gres" not in cpu
@@ -372,28 +380,7 @@ def test_profile_gpu_examples_reach_only_gpu_backbone_training(tmp_path, anchor,
     shutil.copytree(REPO / "profiles" / "slurm", profile)
     with open(profile / "config.yaml", "a") as config_file:
         config_file.write("\n" + profile_snippet(anchor))
-    workdir = tmp_path / "work"
-    config = {**TINY, "backbones": {"painn": {"hidden_channels": 16, "num_layers": 1, "num_rbf": 8},
-                                    "magpie_mlp": TINY["backbones"]["magpie_mlp"]},
-              "methods": {"erm": {}}, "seeds": [0]}
-    workdir.mkdir()
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    for name in (dataset_table("matbench_phonons"), "features/matbench_phonons/magpie.csv",
-                 "graphs/matbench_phonons.pt", "splits/phonons_top.json", "splits/phonons_top.csv"):
-        path = workdir / "results" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("stand-in")
-    log = fake_slurm(tmp_path / "bin")
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
-    env.pop("SLURM_CONF", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE),
-         "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-         "--slurm-init-seconds-before-status-checks", "1"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0  # every submission is refused
-    runs = training_submissions(log)
-    assert runs, (result.stdout + result.stderr)[-5000:]
+    runs, _ = submit_painn_and_magpie_runs(tmp_path, profile)
     gpu, cpu = runs[("painn", 0)], runs[("magpie_mlp", 0)]
     assert gpu_request in gpu and " -p gpu " in gpu
     assert len(re.findall(r" --(?:gpus|gres)=", gpu)) == 1

@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 
 from extrapbench.report.ranks import RankAnalysis, rank_analyses  # noqa: E402
 from extrapbench.report.summary import METRIC_LABELS, display_name  # noqa: E402
-from extrapbench.report.text_table import PathLike  # noqa: E402
+from extrapbench.report.text_table import PathLike, save_figure  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -114,9 +114,6 @@ def plot_critical_difference(summary: pd.DataFrame | PathLike | Iterable[RankAna
     figure.suptitle(f"Critical-difference diagram: average rank of {label} over tasks\n"
                     f"(Nemenyi, α = {alpha:g}; bars join methods not significantly different)", fontsize=10)
     figure.tight_layout()
-    for path in (png_path, pdf_path):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=150, bbox_inches="tight")
+    save_figure(figure, png_path, pdf_path)
     return figure
 

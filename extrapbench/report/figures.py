@@ -21,16 +21,13 @@ import pandas as pd  # noqa: E402
 
 from extrapbench.metrics import mae  # noqa: E402
 from extrapbench.report.tables import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
+from extrapbench.report.text_table import save_figure  # noqa: E402
 
 SPLIT_COLOURS = {"train": "#4C72B0", "val": "#DD8452", "test": "#C44E52"}
 PathLike = str | os.PathLike
 
 
-def _save(figure: plt.Figure, png_path: PathLike, pdf_path: PathLike | None, dpi: int = 150) -> None:
-    for path in (png_path, pdf_path):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=dpi, bbox_inches="tight")
+_save = save_figure  # one writer for every figure (extrapbench.report.text_table)
 
 
 def _read_json(path: PathLike) -> dict:

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from extrapbench.report.summary import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
-from extrapbench.report.text_table import PathLike, _read_json  # noqa: E402
+from extrapbench.report.text_table import PathLike, _read_json, save_figure  # noqa: E402
 from extrapbench.report.variants import LAMBDA_KEY  # noqa: E402
 
 
@@ -197,8 +197,5 @@ def plot_lambda_sensitivity(selected: Iterable[Mapping | PathLike], point_metric
     figure.suptitle(f"MEX sensitivity to λ: test {metric.upper()} of the selection grid points\n({seed_text}: a "
                     f"single seed per point; other hyper-parameters at their selected values)", fontsize=10)
     figure.tight_layout()
-    for path in (png_path, pdf_path):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=150, bbox_inches="tight")
+    save_figure(figure, png_path, pdf_path)
     return figure

@@ -22,6 +22,14 @@ def _read_json(path: PathLike) -> dict:
         return json.load(json_file)
 
 
+def save_figure(figure, png_path: PathLike, pdf_path: PathLike | None = None, dpi: int = 150) -> None:
+    """Write a matplotlib figure to each given path (PNG, PDF), creating the folders."""
+    for path in (png_path, pdf_path):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            figure.savefig(path, dpi=dpi, bbox_inches="tight")
+
+
 def _write_text(path: PathLike | None, text: str) -> None:
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
