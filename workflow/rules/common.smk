@@ -179,7 +179,7 @@ def selection_files(name, tasks=None):
     files = []
     for method in SELECTED_METHODS:
         if has_selection(method):
-            files += [POINT_DIR.format(task=t, backbone=b, method=method, points=c) + "/" + name
+            files += [f"{POINT_DIR.format(task=t, backbone=b, method=method, points=c)}/{name}"
                       for t, b in run_pairs(tasks) for c in point_chunks(method, b)]
     return files
 
@@ -208,7 +208,7 @@ def gpu_count(wildcards):
 
 def run_files(name, methods=None, tasks=None):
     """One file per run: every selected task (or `tasks`) x backbone that runs on it x method x seed."""
-    return [RUN_DIR.format(task=t, backbone=b, method=m, seed=s) + "/" + name
+    return [f"{RUN_DIR.format(task=t, backbone=b, method=m, seed=s)}/{name}"
             for t, b in run_pairs(tasks) for m in (methods or SELECTED_METHODS) for s in SEEDS]
 
 

@@ -8,11 +8,11 @@ rule evaluate_run:
     """SPEC §6 metrics of one run (test MAE, GM, Spearman, R², detection, seconds per sample). The grid points are
     evaluated by select_hyperparameters (grid_metrics.json)."""
     input:
-        predictions=RUN_DIR + "/predictions.csv",
+        predictions=f"{RUN_DIR}/predictions.csv",
         split="results/splits/{task}.json",
-        provenance=RUN_DIR + "/provenance.json",
+        provenance=f"{RUN_DIR}/provenance.json",
     output:
-        metrics=RUN_DIR + "/metrics.json",
+        metrics=f"{RUN_DIR}/metrics.json",
     log:
         RUN_DIR.replace("results/runs", "results/logs/evaluate") + ".log",
     conda:

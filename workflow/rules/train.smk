@@ -11,10 +11,10 @@ rule train:
     input:
         unpack(final_train_inputs),
     output:
-        predictions=RUN_DIR + "/predictions.csv",
-        history=RUN_DIR + "/history.csv",
-        checkpoint=RUN_DIR + "/model.pt",
-        provenance=RUN_DIR + "/provenance.json",
+        predictions=f"{RUN_DIR}/predictions.csv",
+        history=f"{RUN_DIR}/history.csv",
+        checkpoint=f"{RUN_DIR}/model.pt",
+        provenance=f"{RUN_DIR}/provenance.json",
     params:
         backbone_params=lambda wildcards: config["backbones"][wildcards.backbone] or {},
         method_params=method_entry,
@@ -44,9 +44,9 @@ rule train_grid_point:
     input:
         unpack(train_inputs),
     output:
-        predictions=POINT_DIR + "/predictions.csv",
-        history=POINT_DIR + "/history.csv",
-        provenance=POINT_DIR + "/provenance.json",
+        predictions=f"{POINT_DIR}/predictions.csv",
+        history=f"{POINT_DIR}/history.csv",
+        provenance=f"{POINT_DIR}/provenance.json",
     params:
         backbone_params=lambda wildcards: config["backbones"][wildcards.backbone] or {},
         method_params=method_entry,
@@ -73,10 +73,10 @@ rule select_hyperparameters:
     """The grid point with the lowest val MAE (only val rows are read for the choice), and every grid point's
     SPEC §6 metrics (grid_metrics.json: Fig. 6's test MAE along λ; never read by the selection)."""
     input:
-        predictions=lambda wildcards: expand(POINT_DIR + "/predictions.csv",
+        predictions=lambda wildcards: expand(f"{POINT_DIR}/predictions.csv",
                                              points=point_chunks(wildcards.method, wildcards.backbone),
                                              allow_missing=True),
-        provenance=lambda wildcards: expand(POINT_DIR + "/provenance.json",
+        provenance=lambda wildcards: expand(f"{POINT_DIR}/provenance.json",
                                             points=point_chunks(wildcards.method, wildcards.backbone),
                                             allow_missing=True),
         split="results/splits/{task}.json",
