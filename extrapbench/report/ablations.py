@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -16,7 +15,7 @@ from scipy import stats
 from extrapbench.report.method_sets import MethodSets
 from extrapbench.report.summary import (
     HIGHER_IS_BETTER, METRIC_LABELS, MISSING, display_name, order_backbones, order_tasks, std_note)
-from extrapbench.report.text_table import TextTable, _write_text
+from extrapbench.report.text_table import TextTable, write_table_files
 
 COLUMNS = ["metric", "task", "backbone", "entry", "reference", "leaky", "n_seeds", "entry_mean", "entry_std",
            "reference_mean", "reference_std", "n_pairs", "delta", "direction", "t_statistic", "p_value", "note"]
@@ -138,11 +137,7 @@ class AblationTables:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
     def write(self, markdown_path=None, latex_path=None, csv_path=None) -> None:
-        _write_text(markdown_path, self.to_markdown())
-        _write_text(latex_path, self.to_latex())
-        if csv_path is not None:
-            Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-            self.to_frame().to_csv(csv_path, index=False)
+        write_table_files(self, markdown_path, latex_path, csv_path)
 
 
 def ablation_tables(runs: pd.DataFrame, sets: MethodSets, metrics: Sequence[str] = ("mae", "gm", "spearman"),

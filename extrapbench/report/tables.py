@@ -14,12 +14,12 @@ The names, orders and the summary itself live in :mod:`extrapbench.report.summar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from extrapbench.report.text_table import write_table_files
 from extrapbench.report.summary import (  # noqa: F401 (re-exported: the scripts import them from here)
     BACKBONE_ORDER, BOOKKEEPING_KEYS, COUNT_KEYS, DEFAULT_STD_DDOF, GROUP_COLUMNS, HIGHER_IS_BETTER, METRIC_LABELS,
     MISSING, RUN_ID_COLUMNS, TASK_ORDER, _latex_escape, check_std_ddof, collect, display_name, order_backbones,
@@ -230,14 +230,7 @@ class PaperTable:
         return frame
 
     def write(self, markdown_path=None, latex_path=None, csv_path=None) -> None:
-        """Write whichever of the three renderings are given a path (parent folders are created)."""
-        for path, render in ((markdown_path, self.to_markdown), (latex_path, self.to_latex)):
-            if path is not None:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                Path(path).write_text(render())
-        if csv_path is not None:
-            Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-            self.to_frame().to_csv(csv_path, index=False)
+        write_table_files(self, markdown_path, latex_path, csv_path)
 
 
 def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | None = None,

@@ -36,6 +36,18 @@ def _write_text(path: PathLike | None, text: str) -> None:
         Path(path).write_text(text)
 
 
+def write_table_files(table, markdown_path=None, latex_path=None, csv_path=None) -> None:
+    """Write whichever of a table's three renderings are given a path (parent folders are created): any object
+    with ``to_markdown()``, ``to_latex()`` and ``to_frame()``. Each rendering is built only when it is written."""
+    if markdown_path is not None:
+        _write_text(markdown_path, table.to_markdown())
+    if latex_path is not None:
+        _write_text(latex_path, table.to_latex())
+    if csv_path is not None:
+        Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+        table.to_frame().to_csv(csv_path, index=False)
+
+
 def _fmt(value: Any, decimals: int = 2) -> str:
     """Fixed decimals, "—" for NaN/None, and no "-0.00"."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -133,11 +145,6 @@ class TextTable:
         return self.frame.copy()
 
     def write(self, markdown_path=None, latex_path=None, csv_path=None) -> None:
-        """Write whichever of the three renderings are given a path (parent folders are created)."""
-        _write_text(markdown_path, self.to_markdown())
-        _write_text(latex_path, self.to_latex())
-        if csv_path is not None:
-            Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-            self.frame.to_csv(csv_path, index=False)
+        write_table_files(self, markdown_path, latex_path, csv_path)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -14,7 +13,7 @@ import pandas as pd
 
 from extrapbench.report.summary import METRIC_LABELS, display_name
 from extrapbench.report.tables import PaperTable, paper_table
-from extrapbench.report.text_table import PathLike, _read_json, _write_text
+from extrapbench.report.text_table import PathLike, _read_json, write_table_files
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +126,7 @@ class VariantTables:
         return pd.concat(frames, ignore_index=True)
 
     def write(self, markdown_path=None, latex_path=None, csv_path=None) -> None:
-        _write_text(markdown_path, self.to_markdown())
-        _write_text(latex_path, self.to_latex())
-        if csv_path is not None:
-            Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-            self.to_frame().to_csv(csv_path, index=False)
+        write_table_files(self, markdown_path, latex_path, csv_path)
 
 
 def variant_tables(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Mapping | PathLike],
