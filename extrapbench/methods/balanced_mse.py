@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
-from extrapbench.methods.base import Method, mlp
+from extrapbench.methods.base import FitsLabelDistribution, Method, mlp
 from extrapbench.registry import METHODS
 
 
@@ -161,7 +161,8 @@ def gai_loss(pred: torch.Tensor, target: torch.Tensor, noise_var: torch.Tensor, 
 
 
 @METHODS.register("balanced_mse_gai")
-class BalancedMSEGAI(BalancedMSE):
+class BalancedMSEGAI(FitsLabelDistribution, BalancedMSE):
+    label_fit_flag = "gmm_fitted"   # FitsLabelDistribution: fitted once from the train labels
     defaults = {
         **BalancedMSE.defaults,          # head_hidden_dim, init_noise_sigma, sigma_lr
         "gmm_components": 8,             # K of the training-label Gaussian mixture
@@ -184,16 +185,6 @@ class BalancedMSEGAI(BalancedMSE):
         for buffer, value in ((self.gmm_weights, weights), (self.gmm_means, means), (self.gmm_vars, variances)):
             buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
         self.gmm_fitted.fill_(True)
-
-    def train_batch_sampler(self, labels, batch_size, generator):
-        self.fit_label_distribution(labels)
-        return None
-
-    def on_epoch_start(self, epoch, train_loader):
-        if not bool(self.gmm_fitted):
-            dataset = train_loader.dataset
-            self.fit_label_distribution(torch.cat([dataset[i].y.reshape(-1).float().cpu()
-                                                   for i in range(len(dataset))]).numpy())
 
     def training_loss(self, batch):
         if not bool(self.gmm_fitted):

@@ -103,3 +103,31 @@ class Method(nn.Module):
     def describe(self) -> Dict[str, Any]:
         """What to record in the run's provenance beyond the hyper-parameters."""
         return {}
+
+
+class FitsLabelDistribution:
+    """Mixin (listed before the method's base class) for a method that fits something to the whole train-label
+    distribution before it trains: LDS's smoothed histogram, DenseWeight's KDE, BalancedMSE-GAI's mixture.
+
+    `extrapbench.run` hands it every standardised train label through `train_batch_sampler`; a loop that does not
+    (a test's own `training.train` on hand-made loaders) gets the fit at the first epoch, from the loader's dataset.
+    The class defines `fit_label_distribution(labels)` (array-like [N]) and names its bool buffer in
+    `label_fit_flag`; `fits_labels` may switch the fit off (FDS without its LDS part)."""
+
+    label_fit_flag: str = "label_fitted"
+
+    @property
+    def fits_labels(self) -> bool:
+        return True
+
+    def train_batch_sampler(self, labels, batch_size, generator):
+        if self.fits_labels:
+            self.fit_label_distribution(labels)
+        return None
+
+    def on_epoch_start(self, epoch, train_loader):
+        super().on_epoch_start(epoch, train_loader)
+        if self.fits_labels and not bool(getattr(self, self.label_fit_flag)):
+            dataset = train_loader.dataset
+            self.fit_label_distribution(torch.cat([dataset[i].y.reshape(-1).float().cpu()
+                                                   for i in range(len(dataset))]).numpy())

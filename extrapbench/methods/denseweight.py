@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
+from extrapbench.methods.base import FitsLabelDistribution
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -80,7 +81,8 @@ def _grid_index(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 @METHODS.register("denseweight")
-class DenseWeight(ERM):
+class DenseWeight(FitsLabelDistribution, ERM):
+    label_fit_flag = "density_fitted"   # FitsLabelDistribution: fitted once from the train labels
     defaults = {
         **ERM.defaults,                  # loss (l1 | mse), head_hidden_dim
         "alpha": 1.0,                    # weighting strength (release: 1); 0 = uniform weights (ERM)
@@ -117,16 +119,6 @@ class DenseWeight(ERM):
         self.weight_grid.copy_(torch.as_tensor(grid, dtype=self.weight_grid.dtype))
         self.grid_weights.copy_(torch.as_tensor(weights, dtype=self.grid_weights.dtype))
         self.density_fitted.fill_(True)
-
-    def train_batch_sampler(self, labels, batch_size, generator):
-        self.fit_label_distribution(labels)
-        return None
-
-    def on_epoch_start(self, epoch, train_loader):
-        if not bool(self.density_fitted):
-            dataset = train_loader.dataset
-            self.fit_label_distribution(torch.cat([dataset[i].y.reshape(-1).float().cpu()
-                                                   for i in range(len(dataset))]).numpy())
 
     def sample_weights(self, y: torch.Tensor) -> torch.Tensor:
         grid = self.weight_grid.to(y.dtype)

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
 from extrapbench.methods._distribution_smoothing import KERNELS, LabelBins, kernel_window, smooth_histogram
+from extrapbench.methods.base import FitsLabelDistribution
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS
 
@@ -67,7 +68,7 @@ def lds_bin_weights(bin_index: np.ndarray, num_bins: int, reweight: str, window:
 
 
 @METHODS.register("lds")
-class LDS(ERM):
+class LDS(FitsLabelDistribution, ERM):
     defaults = {
         **ERM.defaults,                  # loss (l1 | mse), head_hidden_dim
         "bin_width": 0.1,                # label bin width, standardised label units
@@ -91,9 +92,15 @@ class LDS(ERM):
         self.register_buffer("lds_fitted", torch.tensor(False))
 
     # --- the label histogram ------------------------------------------------------------------------------
+    label_fit_flag = "lds_fitted"
+
     @property
     def uses_lds(self) -> bool:
         return True
+
+    @property
+    def fits_labels(self) -> bool:
+        return self.uses_lds
 
     def fit_label_distribution(self, labels) -> None:
         """Build the per-bin weights from all standardised training labels (array-like [N])."""
@@ -102,17 +109,6 @@ class LDS(ERM):
                                   self.lds_window)
         self.lds_weights.copy_(torch.as_tensor(weights, dtype=self.lds_weights.dtype))
         self.lds_fitted.fill_(True)
-
-    def train_batch_sampler(self, labels, batch_size, generator):
-        if self.uses_lds:
-            self.fit_label_distribution(labels)
-        return None
-
-    def on_epoch_start(self, epoch, train_loader):
-        if self.uses_lds and not bool(self.lds_fitted):
-            dataset = train_loader.dataset
-            self.fit_label_distribution(torch.cat([dataset[i].y.reshape(-1).float().cpu()
-                                                   for i in range(len(dataset))]))
 
     def sample_weights(self, y: torch.Tensor) -> torch.Tensor:
         return self.lds_weights[self.bins.index(y)]
