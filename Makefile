@@ -69,7 +69,7 @@ SNAKEMAKE = $(BIN)/snakemake $(if $(PROFILE),--profile $(if $(wildcard $(PROFILE
 # the rules that train (rerun-method forces them, figures never runs them), that evaluate a run's predictions, and
 # that turn evaluated runs into tables and figures (tests/test_cluster_commands.py checks every rule is classified)
 TRAIN_RULES := train train_grid_point
-EVALUATE_RULES := evaluate_run
+EVALUATE_RULES := evaluate_runs
 REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_range table_running_time \
 	statistics_report table_provenance plot_label_distributions plot_parity plot_detection_recall \
 	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \

@@ -242,12 +242,11 @@ def load_yaml_file(path: str | Path) -> Dict[str, Any]:
 
 
 def validate_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config") -> None:
-    schema = load_yaml_file(schema_path)
-    messages = schema_errors(config, schema)
-    if not messages:  # registry checks need a structurally valid config
-        messages = registry_errors(config, schema)
-    if messages:
-        raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
+    """The schema, then (on a structurally valid config) the registries; raises ConfigError naming every
+    problem. (The workflow calls extrapbench.checked_config.check_config, which remembers a valid config.)"""
+    from extrapbench.checked_config import check_config
+
+    check_config(config, schema_path, source)
 
 
 def main(argv=None) -> int:

@@ -120,7 +120,7 @@ def summary_rows():
             for seed in (0, 1, 12):
                 for name in ("predictions.csv", "history.csv", "model.pt", "provenance.json"):
                     rows.append(f"results/runs/{task}/painn/{method}/seed{seed}/{name}\t-\ttrain\t-\tok\tno update")
-                rows.append(f"results/runs/{task}/painn/{method}/seed{seed}/metrics.json\t-\tevaluate_run\t-\tok\t-")
+                rows.append(f"results/runs/{task}/painn/{method}/seed{seed}/metrics.json\t-\tevaluate_runs\t-\tok\t-")
         for point in ("p000", "p001"):
             rows.append(f"results/selection/{task}/painn/mex/{point}/model.pt\t-\ttrain_grid_point\t-\tok\t-")
             rows.append(f"results/selection/{task}/painn/mex/{point}/predictions.csv\t-\ttrain_grid_point\t-\tok\t-")
@@ -179,7 +179,7 @@ def test_figures_rebuild_tables_and_figures_without_training(finished):
     assert not {p for p in changed if p.parts[1] == "runs"}  # no run file, metrics included
     assert {p for p in before if p.parts[1] in ("tables", "figures")} <= changed
     counts = job_counts(output)
-    assert not {"train", "train_grid_point", "evaluate_run", "evaluate_grid_point"} & set(counts)
+    assert not {"train", "train_grid_point", "evaluate_runs", "evaluate_grid_point"} & set(counts)
     assert counts["aggregate_tables"] == 1 and "rule train" not in output
     # report rules outside this config's DAG are not forced into existence
     assert "aggregate_other_split_tasks" not in counts

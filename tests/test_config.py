@@ -101,7 +101,8 @@ def test_full_grid_plans_every_run(tmp_path):
     counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert len(mps_tasks) == 4 and len(structure_tasks) == 9
-    assert counts["train"] == runs and counts["evaluate_run"] == runs
+    # one evaluation job per (task, backbone, method) for all its seeds
+    assert counts["train"] == runs and counts["evaluate_runs"] == runs // len(config["seeds"])
     assert counts["download_dataset"] == 6 and counts["split_task"] == 13
     assert counts["build_graphs"] == 5  # no graphs for the composition-only MPS set
     assert counts["aggregate_tables"] == 1 and counts["aggregate_other_split_tasks"] == 1

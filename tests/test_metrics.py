@@ -42,6 +42,17 @@ def test_spearman_hand_computed():
     assert M.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
 
 
+def test_spearman_equals_scipys_with_ties_and_outliers():
+    """The ranks are pandas' (average for ties); scipy.stats.spearmanr is the reference."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y_true = np.round(rng.normal(size=200), 1)            # many ties
+        y_pred = np.round(y_true + rng.standard_cauchy(200), 1)
+        assert M.spearman(y_true, y_pred) == pytest.approx(spearmanr(y_true, y_pred).statistic, abs=1e-12)
+
+
 def test_spearman_is_nan_for_constant_predictions():
     assert math.isnan(M.spearman([1, 2, 3], [5, 5, 5]))
     assert math.isnan(M.spearman([1], [2]))
@@ -250,11 +261,25 @@ def test_write_json_atomic_keeps_the_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
-def test_evaluate_run_script(tmp_path):
+def test_evaluate_runs_script_writes_each_seeds_metrics_from_its_own_predictions(tmp_path):
+    """One job evaluates every seed of a method: seed i's metrics.json comes from seed i's predictions."""
     run_dir, split_path = _write_run(tmp_path)
-    smk = FakeSnakemake(input={"predictions": str(run_dir / "predictions.csv"), "split": str(split_path),
-                               "provenance": str(run_dir / "provenance.json")},
-                        output={"metrics": str(run_dir / "metrics.json")}, log=tmp_path / "evaluate.log")
-    runpy.run_path(str(SCRIPTS / "evaluate_run.py"), init_globals={"snakemake": smk})
-    assert json.loads((run_dir / "metrics.json").read_text())["mae"] == pytest.approx(0.75)
+    other = run_dir.parent / "seed2"
+    other.mkdir()
+    shifted = _predictions()
+    shifted["y_pred"] = shifted["y_pred"] + 0.5
+    shifted.to_csv(other / "predictions.csv", index=False)
+    (other / "provenance.json").write_text((run_dir / "provenance.json").read_text())
+    smk = FakeSnakemake(input={"predictions": [str(run_dir / "predictions.csv"), str(other / "predictions.csv")],
+                               "split": str(split_path),
+                               "provenance": [str(run_dir / "provenance.json"), str(other / "provenance.json")]},
+                        output={"metrics": [str(run_dir / "metrics.json"), str(other / "metrics.json")]},
+                        log=tmp_path / "evaluate.log")
+    runpy.run_path(str(SCRIPTS / "evaluate_runs.py"), init_globals={"snakemake": smk})
+    first = json.loads((run_dir / "metrics.json").read_text())
+    second = json.loads((other / "metrics.json").read_text())
+    assert first["mae"] == pytest.approx(0.75)
+    test = shifted[shifted["split"] == "test"]
+    assert second["mae"] == pytest.approx((test["y_true"] - test["y_pred"]).abs().mean())
+    assert second["mae"] != pytest.approx(first["mae"])
     assert "test MAE" in (tmp_path / "evaluate.log").read_text()

@@ -3,6 +3,10 @@
 One population of candidates per material, all materials of a chunk searched at once (score_fn sees a
 [B, C] tensor of candidates and returns [B, C] scores). Every tensor is created on ``device`` and drawn from
 ``generator``, which must live on that device too, so a search on a GPU never builds its candidates on the CPU.
+
+Resampling draws by inverse CDF (``resample_indices``): the same distribution as torch.multinomial with
+replacement (each draw independent, P(k) = weight_k / Σ weight), in about half its time on a CPU, where it was
+the search's largest cost once scoring was blocked (benchmarks/workflow_cost.py mex).
 """
 from __future__ import annotations
 
@@ -15,9 +19,20 @@ SEARCH_ANSWERS = ("final", "best_seen")
 
 def _resampling_weights(scores: torch.Tensor) -> torch.Tensor:
     """softmax over each row's candidates, in float32 even under autocast; a row whose scores are not finite
-    gets a small weight instead of NaN (as the release does), so torch.multinomial never sees NaN."""
+    gets a small weight instead of NaN (as the release does), so resampling never sees NaN."""
     weights = torch.softmax(scores.float(), dim=1)
     return torch.nan_to_num(weights, nan=1e-6)
+
+
+def resample_indices(weights: torch.Tensor, num_samples: int, generator: torch.Generator | None = None
+                     ) -> torch.Tensor:
+    """num_samples independent draws per row of the categorical distribution weights[b] / weights[b].sum():
+    [B, K] non-negative weights -> [B, num_samples] indices. u ~ U[0, total) falls in the category whose
+    cumulative-weight interval [c_(k-1), c_k) contains it, so a zero-weight category is never drawn."""
+    cumulative = weights.cumsum(dim=1)
+    u = torch.rand(weights.shape[0], num_samples, generator=generator, device=weights.device,
+                   dtype=cumulative.dtype) * cumulative[:, -1:]
+    return torch.searchsorted(cumulative, u, right=True).clamp_max_(weights.shape[1] - 1)
 
 
 @torch.no_grad()
@@ -52,8 +67,7 @@ def monte_carlo_argmax(score_fn: Callable[[torch.Tensor], torch.Tensor], batch_s
         scores = score_fn(candidates).float()
         if answer == "best_seen":
             remember_best(scores)
-        picks = torch.multinomial(_resampling_weights(scores), num_candidates, replacement=True,
-                                  generator=generator)
+        picks = resample_indices(_resampling_weights(scores), num_candidates, generator=generator)
         noise = torch.randn(candidates.shape, generator=generator, device=candidates.device)
         candidates = (candidates.gather(1, picks) + noise_scale * noise).clamp(low, high)
         noise_scale *= shrink

@@ -6,17 +6,20 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-# the library lives in the repository next to workflow/: importable even without `pip install -e .`
-REPO = Path(workflow.basedir).parent
+# the library lives in the repository next to workflow/: importable even without `pip install -e .`.
+# From this file's own folder (workflow/rules), not workflow.basedir: when another workflow uses this one as a
+# `module`, workflow.basedir is the host's folder (tests/test_module.py).
+REPO = Path(workflow.current_basedir).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 # the conda envs' post-deploy scripts install extrapbench from here, also when --directory is elsewhere
 os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 
-from extrapbench.config import METHOD_TRAIN_KEYS, ConfigError, resolve_entry, train_settings, validate_config  # noqa: E402
+# nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.checked_config)
+from extrapbench.checked_config import check_config  # noqa: E402
+from extrapbench.config import METHOD_TRAIN_KEYS, ConfigError, resolve_entry, train_settings  # noqa: E402
 from extrapbench.data import dataset_has_structures  # noqa: E402
-from extrapbench.registry import BACKBONES  # noqa: E402
 from extrapbench.selection import grid_points, point_id  # noqa: E402
-from extrapbench.report.tables import order_methods  # noqa: E402
+from extrapbench.report.summary import order_methods  # noqa: E402
 from extrapbench.tasks import PAPER_TASK_ORDER, get_tasks  # noqa: E402
 
 # No `configfile:` directive: Snakemake would deep-merge --configfile into it, so a demo config would inherit
@@ -33,7 +36,9 @@ else:
     CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "command-line config"
 
 try:
-    validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml", source=CONFIG_SOURCE)
+    # a config already found valid with this code is remembered under .snakemake/ (no registry imports again)
+    CONFIG_FACTS = check_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml",
+                                source=CONFIG_SOURCE, cache_dir=Path(".snakemake") / "extrapbench" / "checked-configs")
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -72,8 +77,7 @@ wildcard_constraints:
 
 
 def backbone_input_kind(backbone):
-    registered, _ = resolve_entry(backbone, config["backbones"][backbone])
-    return BACKBONES.get(registered).input_kind
+    return CONFIG_FACTS["backbone_input_kinds"][backbone]
 
 
 @functools.lru_cache(maxsize=None)
@@ -189,17 +193,27 @@ def selected_files(tasks=None, name="selected.json"):
             for m in SELECTED_METHODS if has_selection(m)]
 
 
-def method_entry(wildcards):
-    """The method's config entry without its training settings: those reach the run through
-    `run_train_settings`, so a per-task setting of another task never changes this run's params."""
+def run_params(wildcards):
+    """What a training job needs besides its input files:
+    - backbone_params: the backbone's config entry;
+    - method_params: the method's entry without its training settings (those are in train_params, so a per-task
+      setting of another task never changes this run's params);
+    - train_params: `train`, then the backbone's, the method's and the method's per-task overrides
+      (extrapbench.config.train_settings)."""
     entry = config["methods"][wildcards.method] or {}
-    return {k: v for k, v in entry.items() if k not in METHOD_TRAIN_KEYS}
+    return {"backbone_params": config["backbones"][wildcards.backbone] or {},
+            "method_params": {k: v for k, v in entry.items() if k not in METHOD_TRAIN_KEYS},
+            "train_params": train_settings(config, wildcards.backbone, wildcards.method, wildcards.task)}
 
 
-def run_train_settings(wildcards):
-    """The run's training settings: `train`, then the backbone's, the method's and the method's per-task
-    overrides (extrapbench.config.train_settings)."""
-    return train_settings(config, wildcards.backbone, wildcards.method, wildcards.task)
+def final_run_params(wildcards):
+    """run_params of a final run: its seed (its selected grid point, if any, is an input file)."""
+    return {**run_params(wildcards), "seed": int(wildcards.seed)}
+
+
+def grid_run_params(wildcards):
+    """run_params of a train_grid_point job: the selection seed and [(point id, params)] of its grid points."""
+    return {**run_params(wildcards), "seed": SELECTION.get("seed", 0), "points": chunk_points(wildcards)}
 
 
 def gpu_count(wildcards):

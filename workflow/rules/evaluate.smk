@@ -1,20 +1,21 @@
-# evaluate_run reads one predictions file and writes one JSON (no torch): it runs where Snakemake runs, never as a
-# cluster job (a submission per run would cost more than the work)
+# evaluate_runs reads a method's predictions files and writes one JSON per run (no torch): it runs where Snakemake
+# runs, never as a cluster job (a submission per run would cost more than the work)
 localrules:
-    evaluate_run,
+    evaluate_runs,
 
 
-rule evaluate_run:
-    """SPEC §6 metrics of one run (test MAE, GM, Spearman, R², detection, seconds per sample). The grid points are
-    evaluated by select_hyperparameters (grid_metrics.json)."""
+rule evaluate_runs:
+    """SPEC §6 metrics (test MAE, GM, Spearman, R², detection, seconds per sample) of every seed of one (task,
+    backbone, method): one job, not one per seed, as each costs its interpreter's start-up more than its work.
+    The grid points are evaluated by select_hyperparameters (grid_metrics.json)."""
     input:
-        predictions=f"{RUN_DIR}/predictions.csv",
+        predictions=expand(f"{RUN_DIR}/predictions.csv", seed=SEEDS, allow_missing=True),
+        provenance=expand(f"{RUN_DIR}/provenance.json", seed=SEEDS, allow_missing=True),
         split="results/splits/{task}.json",
-        provenance=f"{RUN_DIR}/provenance.json",
     output:
-        metrics=f"{RUN_DIR}/metrics.json",
+        metrics=expand(f"{RUN_DIR}/metrics.json", seed=SEEDS, allow_missing=True),
     log:
-        RUN_DIR.replace("results/runs", "results/logs/evaluate") + ".log",
+        "results/logs/evaluate/{task}/{backbone}/{method}.log",
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -22,4 +23,4 @@ rule evaluate_run:
         mem_mb=1000,
         runtime=10,
     script:
-        "../../scripts/evaluate_run.py"
+        "../../scripts/evaluate_runs.py"

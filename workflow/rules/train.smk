@@ -16,12 +16,7 @@ rule train:
         checkpoint=f"{RUN_DIR}/model.pt",
         provenance=f"{RUN_DIR}/provenance.json",
     params:
-        backbone_params=lambda wildcards: config["backbones"][wildcards.backbone] or {},
-        method_params=method_entry,
-        train_params=run_train_settings,
-        seed=lambda wildcards: int(wildcards.seed),
-        point=None,
-        run_dir=RUN_DIR,
+        run=final_run_params,  # one callable, not five: Snakemake inspects each callable of each job it plans
         predict_train=True,
     log:
         RUN_DIR.replace("results/runs", "results/logs/train") + ".log",
@@ -48,12 +43,7 @@ rule train_grid_point:
         history=f"{POINT_DIR}/history.csv",
         provenance=f"{POINT_DIR}/provenance.json",
     params:
-        backbone_params=lambda wildcards: config["backbones"][wildcards.backbone] or {},
-        method_params=method_entry,
-        train_params=run_train_settings,
-        seed=SELECTION.get("seed", 0),
-        points=chunk_points,
-        run_dir=POINT_DIR,
+        run=grid_run_params,
         predict_train=False,  # selection reads val rows only
     log:
         POINT_DIR.replace("results/selection", "results/logs/train_grid_point") + ".log",

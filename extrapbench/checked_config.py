@@ -1,0 +1,82 @@
+"""Validate the workflow config once per (config, code), and what the workflow needs from the registries.
+
+The registry checks (hyper-parameter names and values, backbone input kinds) import the method and backbone
+modules, and so torch: 1.3 s and 220 MB, paid by every `snakemake` invocation (a dry run, `make figures`, and on
+a cluster every job, which parses the Snakefile again). Their result depends only on the config and the
+library's code, so it is stored under the working directory's `.snakemake/` with a key over both: the next
+parse of the same config with the same code reads a small JSON file and imports no torch. An edit of the config
+or of any file of the package (a method's hyper-parameter declaration, say) changes the key and checks anew; a
+config with errors is never stored, so it fails every time, naming what is wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict
+
+from extrapbench.config import ConfigError, load_yaml_file, registry_errors, resolve_entry, schema_errors
+
+PACKAGE = Path(__file__).resolve().parent
+#: bumped when the facts stored change shape
+FACTS_VERSION = 1
+
+
+def code_fingerprint(schema_path: str | Path) -> str:
+    """sha256 over every source file of the package and the schema, by path and content."""
+    digest = hashlib.sha256(Path(schema_path).read_bytes())
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(f"\n{path.relative_to(PACKAGE)}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def config_key(config: Dict[str, Any], schema_path: str | Path) -> str:
+    text = json.dumps(config, sort_keys=True, default=repr)
+    return hashlib.sha256(f"{FACTS_VERSION}\n{code_fingerprint(schema_path)}\n{text}".encode()).hexdigest()[:32]
+
+
+def registry_facts(config: Dict[str, Any]) -> Dict[str, Any]:
+    """What the Snakefile needs to know of the configured entries: each backbone's input kind."""
+    from extrapbench.registry import BACKBONES
+
+    return {"backbone_input_kinds": {name: BACKBONES.get(resolve_entry(name, params)[0]).input_kind
+                                     for name, params in (config.get("backbones") or {}).items()}}
+
+
+def check_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config",
+                 cache_dir: str | Path | None = None) -> Dict[str, Any]:
+    """Validate `config` (the schema, then the registries; every problem at once, each naming `source` and the
+    key) and return its registry facts. With `cache_dir`, a config already found valid with this code is not
+    checked again. Raises ConfigError."""
+    schema = load_yaml_file(schema_path)
+    messages = schema_errors(config, schema)
+    if messages:
+        raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
+    cached = Path(cache_dir) / f"{config_key(config, schema_path)}.json" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            return json.loads(cached.read_text())
+        except (OSError, ValueError):
+            pass  # unreadable (a crash mid-write elsewhere): check again
+    messages = registry_errors(config, schema)
+    if messages:
+        raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
+    facts = registry_facts(config)
+    if cached is not None:
+        _write_atomically(cached, json.dumps(facts, indent=1, sort_keys=True))
+    return facts
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Concurrent parses (cluster jobs) may write the same entry: each writes a temporary file and renames it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only working directory: the check is simply not remembered

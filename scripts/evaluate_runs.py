@@ -1,0 +1,29 @@
+"""Snakemake script for the ``evaluate_runs`` rule: each seed's predictions of one (task, backbone, method) ->
+that run's ``metrics.json``.
+
+input:  predictions (one predictions.csv per seed), provenance (one provenance.json per seed, same order),
+        split (results/splits/{task}.json)
+output: metrics (one metrics.json per seed, same order, each written atomically)
+log:    one file; the traceback of a failure goes there as well as to Snakemake's stderr.
+The logic lives in :func:`extrapbench.metrics.evaluate_run`.
+"""
+import logging
+
+from extrapbench.metrics import evaluate_run
+
+
+def main(smk) -> None:
+    # force: replace any handler a host process installed, so the log file gets the records
+    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for predictions, provenance, metrics in zip(smk.input.predictions, smk.input.provenance, smk.output.metrics,
+                                                strict=True):
+        try:
+            evaluate_run(predictions, smk.input.split, provenance, metrics)
+        except Exception:
+            logging.exception("evaluating %s failed", predictions)
+            raise
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821 (injected by Snakemake)
