@@ -17,3 +17,12 @@ def test_snakemake_lint_is_clean(config, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "Lints for" not in output, output[-5000:]
+
+
+def test_workflow_files_are_formatted_by_snakefmt():
+    """`snakefmt --check` at the line length in pyproject.toml ([tool.snakefmt]): reformat with `snakefmt workflow/`."""
+    snakefmt = REPO / ".venv" / "bin" / "snakefmt"
+    command = [str(snakefmt)] if snakefmt.exists() else [sys.executable, "-m", "snakefmt"]
+    result = subprocess.run([*command, "--check", "--config", str(REPO / "pyproject.toml"), str(REPO / "workflow")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

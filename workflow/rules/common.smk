@@ -37,8 +37,12 @@ else:
 
 try:
     # a config already found valid with this code is remembered under .snakemake/ (no registry imports again)
-    CONFIG_FACTS = check_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml",
-                                source=CONFIG_SOURCE, cache_dir=Path(".snakemake") / "extrapbench" / "checked-configs")
+    CONFIG_FACTS = check_config(
+        config,
+        REPO / "workflow" / "schemas" / "config.schema.yaml",
+        source=CONFIG_SOURCE,
+        cache_dir=Path(".snakemake") / "extrapbench" / "checked-configs",
+    )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -67,6 +71,7 @@ METHOD_ORDER = order_methods(SELECTED_METHODS, method_order=SELECTED_METHODS)
 MEX_ENTRIES = [m for m in SELECTED_METHODS if resolve_entry(m, config["methods"][m])[0] == "mex"]
 TASK_ORDER = [t for t in PAPER_TASK_ORDER if t in PAPER_TASKS] + [t for t in PAPER_TASKS if t not in PAPER_TASK_ORDER]
 
+
 wildcard_constraints:
     task=r"[A-Za-z0-9_\-]+",
     dataset=r"[A-Za-z0-9_\-]+",
@@ -91,15 +96,22 @@ def skip_reason(task, backbone):
 
 def run_pairs(tasks=None):
     """(task, backbone) pairs that train, in config order."""
-    return [(t, b) for t in (SELECTED_TASKS if tasks is None else tasks) for b in SELECTED_BACKBONES
-            if skip_reason(t, b) is None]
+    return [
+        (t, b)
+        for t in (SELECTED_TASKS if tasks is None else tasks)
+        for b in SELECTED_BACKBONES
+        if skip_reason(t, b) is None
+    ]
 
 
 def skipped_pairs(tasks=None):
     """[{task, backbone, reason}] for the pairs left out, for the tables."""
-    return [{"task": t, "backbone": b, "reason": skip_reason(t, b)}
-            for t in (SELECTED_TASKS if tasks is None else tasks) for b in SELECTED_BACKBONES
-            if skip_reason(t, b) is not None]
+    return [
+        {"task": t, "backbone": b, "reason": skip_reason(t, b)}
+        for t in (SELECTED_TASKS if tasks is None else tasks)
+        for b in SELECTED_BACKBONES
+        if skip_reason(t, b) is not None
+    ]
 
 
 def dataset_of(wildcards):
@@ -109,8 +121,10 @@ def dataset_of(wildcards):
 def train_inputs(wildcards):
     """The split of the task plus the per-dataset representation the backbone consumes."""
     dataset = dataset_of(wildcards)
-    inputs = {"split_json": f"results/splits/{wildcards.task}.json",
-              "split_csv": f"results/splits/{wildcards.task}.csv"}
+    inputs = {
+        "split_json": f"results/splits/{wildcards.task}.json",
+        "split_csv": f"results/splits/{wildcards.task}.csv",
+    }
     if backbone_input_kind(wildcards.backbone) == "composition":
         inputs["representation"] = f"results/features/{dataset}/magpie.csv"
     else:
@@ -183,14 +197,21 @@ def selection_files(name, tasks=None):
     files = []
     for method in SELECTED_METHODS:
         if has_selection(method):
-            files += [f"{POINT_DIR.format(task=t, backbone=b, method=method, points=c)}/{name}"
-                      for t, b in run_pairs(tasks) for c in point_chunks(method, b)]
+            files += [
+                f"{POINT_DIR.format(task=t, backbone=b, method=method, points=c)}/{name}"
+                for t, b in run_pairs(tasks)
+                for c in point_chunks(method, b)
+            ]
     return files
 
 
 def selected_files(tasks=None, name="selected.json"):
-    return [f"results/selection/{t}/{b}/{m}/{name}" for t, b in run_pairs(tasks)
-            for m in SELECTED_METHODS if has_selection(m)]
+    return [
+        f"results/selection/{t}/{b}/{m}/{name}"
+        for t, b in run_pairs(tasks)
+        for m in SELECTED_METHODS
+        if has_selection(m)
+    ]
 
 
 def run_params(wildcards):
@@ -201,9 +222,11 @@ def run_params(wildcards):
     - train_params: `train`, then the backbone's, the method's and the method's per-task overrides
       (extrapbench.config.train_settings)."""
     entry = config["methods"][wildcards.method] or {}
-    return {"backbone_params": config["backbones"][wildcards.backbone] or {},
-            "method_params": {k: v for k, v in entry.items() if k not in METHOD_TRAIN_KEYS},
-            "train_params": train_settings(config, wildcards.backbone, wildcards.method, wildcards.task)}
+    return {
+        "backbone_params": config["backbones"][wildcards.backbone] or {},
+        "method_params": {k: v for k, v in entry.items() if k not in METHOD_TRAIN_KEYS},
+        "train_params": train_settings(config, wildcards.backbone, wildcards.method, wildcards.task),
+    }
 
 
 def final_run_params(wildcards):
@@ -222,8 +245,12 @@ def gpu_count(wildcards):
 
 def run_files(name, methods=None, tasks=None):
     """One file per run: every selected task (or `tasks`) x backbone that runs on it x method x seed."""
-    return [f"{RUN_DIR.format(task=t, backbone=b, method=m, seed=s)}/{name}"
-            for t, b in run_pairs(tasks) for m in (methods or SELECTED_METHODS) for s in SEEDS]
+    return [
+        f"{RUN_DIR.format(task=t, backbone=b, method=m, seed=s)}/{name}"
+        for t, b in run_pairs(tasks)
+        for m in (methods or SELECTED_METHODS)
+        for s in SEEDS
+    ]
 
 
 def paper_run_files(name, methods=None):
@@ -234,8 +261,11 @@ def paper_run_files(name, methods=None):
 def figure_files():
     stems = [f"results/figures/fig4_parity_{task}" for task in SELECTED_TASKS]
     if PAPER_TASKS:
-        stems += ["results/figures/fig3_label_distributions", "results/figures/fig5_detection_recall",
-                  "results/figures/critical_difference"]
+        stems += [
+            "results/figures/fig3_label_distributions",
+            "results/figures/fig5_detection_recall",
+            "results/figures/critical_difference",
+        ]
     if PAPER_TASKS and any(has_selection(m) for m in MEX_ENTRIES):
         stems.append("results/figures/fig6_lambda_sensitivity")
     return [f"{stem}.{ext}" for stem in stems for ext in ("png", "pdf")]
@@ -250,21 +280,43 @@ def table_files():
     files = []
     if PAPER_TASKS:
         files.append("results/tables/provenance.csv")
-        names = ["mae", "gm", "spearman", "mae_all_methods", "gm_all_methods", "spearman_all_methods", "ablations",
-                 "detection", "table1_splits", "running_time"]
+        names = [
+            "mae",
+            "gm",
+            "spearman",
+            "mae_all_methods",
+            "gm_all_methods",
+            "spearman_all_methods",
+            "ablations",
+            "detection",
+            "table1_splits",
+            "running_time",
+        ]
         if MEX_ENTRIES:
             names += ["table4_mex_variants", "mex_candidate_range"]
-        files += (["results/tables/summary.csv", "results/tables/statistics.md", "results/tables/statistics.tex",
-                   "results/tables/statistics_paired.csv", "results/tables/statistics_wilcoxon.csv",
-                   "results/tables/statistics_ranks.csv"]
-                  + [f"results/tables/{name}.{ext}" for name in names for ext in ("md", "tex", "csv")])
+        files += [
+            "results/tables/summary.csv",
+            "results/tables/statistics.md",
+            "results/tables/statistics.tex",
+            "results/tables/statistics_paired.csv",
+            "results/tables/statistics_wilcoxon.csv",
+            "results/tables/statistics_ranks.csv",
+        ] + [f"results/tables/{name}.{ext}" for name in names for ext in ("md", "tex", "csv")]
     if OTHER_TASKS:
         files += [f"{OTHER_TABLES_DIR}/summary.csv", f"{OTHER_TABLES_DIR}/provenance.csv"] + [
-            f"{OTHER_TABLES_DIR}/{name}.{ext}" for name in OTHER_TABLE_METRICS + ["splits", "ablations"]
-            for ext in ("md", "tex", "csv")]
+            f"{OTHER_TABLES_DIR}/{name}.{ext}"
+            for name in OTHER_TABLE_METRICS + ["splits", "ablations"]
+            for ext in ("md", "tex", "csv")
+        ]
     return files
 
 
 def all_outputs():
-    return (expand("results/splits/{task}.json", task=SELECTED_TASKS) + run_files("metrics.json")
-            + selected_files() + selected_files(name="grid_metrics.json") + table_files() + figure_files())
+    return (
+        expand("results/splits/{task}.json", task=SELECTED_TASKS)
+        + run_files("metrics.json")
+        + selected_files()
+        + selected_files(name="grid_metrics.json")
+        + table_files()
+        + figure_files()
+    )

@@ -11,9 +11,6 @@ rule download_dataset:
     (id, structure if any, composition, targets)."""
     output:
         "results/datasets/{dataset}.json.gz",
-    params:
-        data_home=config["data_home"],
-        ane_data_home=config.get("ane_data_home", "data/ane"),
     log:
         "results/logs/download_dataset/{dataset}.log",
     conda:
@@ -22,5 +19,8 @@ rule download_dataset:
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        data_home=config["data_home"],
+        ane_data_home=config.get("ane_data_home", "data/ane"),
     script:
         "../../scripts/download_dataset.py"

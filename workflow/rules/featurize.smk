@@ -22,9 +22,6 @@ rule build_graphs:
         "results/datasets/{dataset}.json.gz",
     output:
         "results/graphs/{dataset}.pt",
-    params:
-        cutoff=GRAPH["cutoff"],
-        max_neighbors=GRAPH["max_neighbors"],
     log:
         "results/logs/build_graphs/{dataset}.log",
     conda:
@@ -33,5 +30,8 @@ rule build_graphs:
     resources:
         mem_mb=16000,
         runtime=240,
+    params:
+        cutoff=GRAPH["cutoff"],
+        max_neighbors=GRAPH["max_neighbors"],
     script:
         "../../scripts/build_graphs.py"

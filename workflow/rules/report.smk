@@ -22,10 +22,12 @@ rule table_splits:
     output:
         md="results/tables/table1_splits.md",
         tex="results/tables/table1_splits.tex",
-        csv=report("results/tables/table1_splits.csv", caption="../report/table1_splits.rst",
-                   category="Tables", labels={"table": "Table 1: splits"}),
-    params:
-        task_order=TASK_ORDER,
+        csv=report(
+            "results/tables/table1_splits.csv",
+            caption="../report/table1_splits.rst",
+            category="Tables",
+            labels={"table": "Table 1: splits"},
+        ),
     log:
         "results/logs/table_splits.log",
     conda:
@@ -34,6 +36,8 @@ rule table_splits:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        task_order=TASK_ORDER,
     script:
         "../../scripts/table_splits.py"
 
@@ -44,13 +48,17 @@ use rule table_splits as table_splits_other_split_tasks with:
     output:
         md=f"{OTHER_TABLES_DIR}/splits.md",
         tex=f"{OTHER_TABLES_DIR}/splits.tex",
-        csv=report(f"{OTHER_TABLES_DIR}/splits.csv", caption="../report/other_split_tasks.rst",
-                   category="Other split kinds", labels={"table": "splits"}),
+        csv=report(
+            f"{OTHER_TABLES_DIR}/splits.csv",
+            caption="../report/other_split_tasks.rst",
+            category="Other split kinds",
+            labels={"table": "splits"},
+        ),
+    log:
+        "results/logs/table_splits_other_split_tasks.log",
     params:
         task_order=OTHER_TASKS,
         title="Tasks with other split kinds: sample counts and label ranges",
-    log:
-        "results/logs/table_splits_other_split_tasks.log",
 
 
 rule table_variants:
@@ -62,11 +70,12 @@ rule table_variants:
     output:
         md="results/tables/table4_mex_variants.md",
         tex="results/tables/table4_mex_variants.tex",
-        csv=report("results/tables/table4_mex_variants.csv", caption="../report/table4_variants.rst",
-                   category="Tables", labels={"table": "Table 4: MEX score variants"}),
-    params:
-        task_order=TASK_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        csv=report(
+            "results/tables/table4_mex_variants.csv",
+            caption="../report/table4_variants.rst",
+            category="Tables",
+            labels={"table": "Table 4: MEX score variants"},
+        ),
     log:
         "results/logs/table_variants.log",
     conda:
@@ -75,6 +84,9 @@ rule table_variants:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        task_order=TASK_ORDER,
+        std_ddof=config.get("std_ddof", 1),
     script:
         "../../scripts/table_variants.py"
 
@@ -90,10 +102,12 @@ rule table_candidate_range:
     output:
         md="results/tables/mex_candidate_range.md",
         tex="results/tables/mex_candidate_range.tex",
-        csv=report("results/tables/mex_candidate_range.csv", caption="../report/candidate_range.rst",
-                   category="Tables", labels={"table": "MEX candidate range"}),
-    params:
-        task_order=TASK_ORDER,
+        csv=report(
+            "results/tables/mex_candidate_range.csv",
+            caption="../report/candidate_range.rst",
+            category="Tables",
+            labels={"table": "MEX candidate range"},
+        ),
     log:
         "results/logs/table_candidate_range.log",
     conda:
@@ -102,6 +116,8 @@ rule table_candidate_range:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        task_order=TASK_ORDER,
     script:
         "../../scripts/table_candidate_range.py"
 
@@ -113,11 +129,12 @@ rule table_running_time:
     output:
         md="results/tables/running_time.md",
         tex="results/tables/running_time.tex",
-        csv=report("results/tables/running_time.csv", caption="../report/running_time.rst",
-                   category="Tables", labels={"table": "Running time"}),
-    params:
-        method_order=METHOD_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        csv=report(
+            "results/tables/running_time.csv",
+            caption="../report/running_time.rst",
+            category="Tables",
+            labels={"table": "Running time"},
+        ),
     log:
         "results/logs/table_running_time.log",
     conda:
@@ -126,6 +143,9 @@ rule table_running_time:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        method_order=METHOD_ORDER,
+        std_ddof=config.get("std_ddof", 1),
     script:
         "../../scripts/table_running_time.py"
 
@@ -138,19 +158,24 @@ rule statistics_report:
     output:
         md="results/tables/statistics.md",
         tex="results/tables/statistics.tex",
-        paired_csv=report("results/tables/statistics_paired.csv", caption="../report/statistics.rst",
-                          category="Statistical tests", labels={"table": "paired t-tests vs ERM"}),
-        wilcoxon_csv=report("results/tables/statistics_wilcoxon.csv", caption="../report/statistics.rst",
-                            category="Statistical tests", labels={"table": "Wilcoxon vs ERM"}),
-        ranks_csv=report("results/tables/statistics_ranks.csv", caption="../report/statistics.rst",
-                         category="Statistical tests", labels={"table": "average ranks"}),
-    params:
-        task_order=TASK_ORDER,
-        method_order=METHOD_ORDER,
-        std_ddof=config.get("std_ddof", 1),
-        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
-        ablations=config.get("ablations"),
-        method_set="paper",
+        paired_csv=report(
+            "results/tables/statistics_paired.csv",
+            caption="../report/statistics.rst",
+            category="Statistical tests",
+            labels={"table": "paired t-tests vs ERM"},
+        ),
+        wilcoxon_csv=report(
+            "results/tables/statistics_wilcoxon.csv",
+            caption="../report/statistics.rst",
+            category="Statistical tests",
+            labels={"table": "Wilcoxon vs ERM"},
+        ),
+        ranks_csv=report(
+            "results/tables/statistics_ranks.csv",
+            caption="../report/statistics.rst",
+            category="Statistical tests",
+            labels={"table": "average ranks"},
+        ),
     log:
         "results/logs/statistics_report.log",
     conda:
@@ -159,6 +184,13 @@ rule statistics_report:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        task_order=TASK_ORDER,
+        method_order=METHOD_ORDER,
+        std_ddof=config.get("std_ddof", 1),
+        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
+        ablations=config.get("ablations"),
+        method_set="paper",
     script:
         "../../scripts/statistics_report.py"
 
@@ -168,15 +200,13 @@ rule plot_critical_difference:
     input:
         summary="results/tables/summary.csv",
     output:
-        png=report("results/figures/critical_difference.png", caption="../report/critical_difference.rst",
-                   category="Statistical tests", labels={"figure": "critical difference"}),
+        png=report(
+            "results/figures/critical_difference.png",
+            caption="../report/critical_difference.rst",
+            category="Statistical tests",
+            labels={"figure": "critical difference"},
+        ),
         pdf="results/figures/critical_difference.pdf",
-    params:
-        task_order=TASK_ORDER,
-        method_order=METHOD_ORDER,
-        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
-        ablations=config.get("ablations"),
-        method_set="paper",
     log:
         "results/logs/plot_critical_difference.log",
     conda:
@@ -185,6 +215,12 @@ rule plot_critical_difference:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        task_order=TASK_ORDER,
+        method_order=METHOD_ORDER,
+        method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
+        ablations=config.get("ablations"),
+        method_set="paper",
     script:
         "../../scripts/plot_critical_difference.py"
 
@@ -196,11 +232,13 @@ rule plot_lambda_sensitivity:
         points=[f for f in selected_files(PAPER_TASKS, name="grid_metrics.json") if f.split("/")[4] in MEX_ENTRIES],
         summary="results/tables/summary.csv",
     output:
-        png=report("results/figures/fig6_lambda_sensitivity.png", caption="../report/fig6_lambda_sensitivity.rst",
-                   category="Figures", labels={"figure": "Fig. 6: MEX λ sensitivity"}),
+        png=report(
+            "results/figures/fig6_lambda_sensitivity.png",
+            caption="../report/fig6_lambda_sensitivity.rst",
+            category="Figures",
+            labels={"figure": "Fig. 6: MEX λ sensitivity"},
+        ),
         pdf="results/figures/fig6_lambda_sensitivity.pdf",
-    params:
-        task_order=TASK_ORDER,
     log:
         "results/logs/plot_lambda_sensitivity.log",
     conda:
@@ -209,6 +247,8 @@ rule plot_lambda_sensitivity:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        task_order=TASK_ORDER,
     script:
         "../../scripts/plot_lambda_sensitivity.py"
 
@@ -220,8 +260,12 @@ rule table_provenance:
     input:
         provenance=paper_run_files("provenance.json"),
     output:
-        csv=report("results/tables/provenance.csv", caption="../report/provenance.rst", category="Provenance",
-                   labels={"table": "runs"}),
+        csv=report(
+            "results/tables/provenance.csv",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"table": "runs"},
+        ),
     log:
         "results/logs/table_provenance.log",
     conda:
@@ -238,7 +282,11 @@ use rule table_provenance as table_provenance_other_split_tasks with:
     input:
         provenance=run_files("provenance.json", tasks=OTHER_TASKS),
     output:
-        csv=report(f"{OTHER_TABLES_DIR}/provenance.csv", caption="../report/provenance.rst",
-                   category="Other split kinds", labels={"table": "provenance"}),
+        csv=report(
+            f"{OTHER_TABLES_DIR}/provenance.csv",
+            caption="../report/provenance.rst",
+            category="Other split kinds",
+            labels={"table": "provenance"},
+        ),
     log:
         "results/logs/table_provenance_other_split_tasks.log",

@@ -11,10 +11,6 @@ rule split_task:
     output:
         summary="results/splits/{task}.json",
         table="results/splits/{task}.csv",
-    params:
-        task=lambda wildcards: TASKS[wildcards.task],
-        # a changed tie rule re-runs the split (Snakemake's params trigger) and everything downstream
-        split_ties=config.get("split_ties", "held_out"),
     log:
         "results/logs/split_task/{task}.log",
     conda:
@@ -23,5 +19,9 @@ rule split_task:
     resources:
         mem_mb=4000,
         runtime=20,
+    params:
+        task=lambda wildcards: TASKS[wildcards.task],
+        # a changed tie rule re-runs the split (Snakemake's params trigger) and everything downstream
+        split_ties=config.get("split_ties", "held_out"),
     script:
         "../../scripts/split_task.py"

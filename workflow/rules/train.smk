@@ -15,19 +15,19 @@ rule train:
         history=f"{RUN_DIR}/history.csv",
         checkpoint=f"{RUN_DIR}/model.pt",
         provenance=f"{RUN_DIR}/provenance.json",
-    params:
-        run=final_run_params,  # one callable, not five: Snakemake inspects each callable of each job it plans
-        predict_train=True,
     log:
         RUN_DIR.replace("results/runs", "results/logs/train") + ".log",
+    retries: RESOURCES.get("retries", 1)
     conda:
         "../../envs/torch.yaml"
     threads: RESOURCES["train_threads"]
-    retries: RESOURCES.get("retries", 1)
     resources:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
+    params:
+        run=final_run_params,  # one callable, not five: Snakemake inspects each callable of each job it plans
+        predict_train=True,
     script:
         "../../scripts/train.py"
 
@@ -42,19 +42,19 @@ rule train_grid_point:
         predictions=f"{POINT_DIR}/predictions.csv",
         history=f"{POINT_DIR}/history.csv",
         provenance=f"{POINT_DIR}/provenance.json",
-    params:
-        run=grid_run_params,
-        predict_train=False,  # selection reads val rows only
     log:
         POINT_DIR.replace("results/selection", "results/logs/train_grid_point") + ".log",
+    retries: RESOURCES.get("retries", 1)
     conda:
         "../../envs/torch.yaml"
     threads: RESOURCES["train_threads"]
-    retries: RESOURCES.get("retries", 1)
     resources:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
+    params:
+        run=grid_run_params,
+        predict_train=False,  # selection reads val rows only
     script:
         "../../scripts/train.py"
 
@@ -63,21 +63,25 @@ rule select_hyperparameters:
     """The grid point with the lowest val MAE (only val rows are read for the choice), and every grid point's
     SPEC §6 metrics (grid_metrics.json: Fig. 6's test MAE along λ; never read by the selection)."""
     input:
-        predictions=lambda wildcards: expand(f"{POINT_DIR}/predictions.csv",
-                                             points=point_chunks(wildcards.method, wildcards.backbone),
-                                             allow_missing=True),
-        provenance=lambda wildcards: expand(f"{POINT_DIR}/provenance.json",
-                                            points=point_chunks(wildcards.method, wildcards.backbone),
-                                            allow_missing=True),
+        predictions=lambda wildcards: expand(
+            f"{POINT_DIR}/predictions.csv",
+            points=point_chunks(wildcards.method, wildcards.backbone),
+            allow_missing=True,
+        ),
+        provenance=lambda wildcards: expand(
+            f"{POINT_DIR}/provenance.json",
+            points=point_chunks(wildcards.method, wildcards.backbone),
+            allow_missing=True,
+        ),
         split="results/splits/{task}.json",
     output:
-        selected=report("results/selection/{task}/{backbone}/{method}/selected.json",
-                        caption="../report/selection.rst", category="Model selection",
-                        labels={"task": "{task}", "backbone": "{backbone}", "method": "{method}"}),
+        selected=report(
+            "results/selection/{task}/{backbone}/{method}/selected.json",
+            caption="../report/selection.rst",
+            category="Model selection",
+            labels={"task": "{task}", "backbone": "{backbone}", "method": "{method}"},
+        ),
         grid_metrics="results/selection/{task}/{backbone}/{method}/grid_metrics.json",
-    params:
-        points=lambda wildcards: method_grid(wildcards.method),
-        seed=SELECTION.get("seed", 0),
     log:
         "results/logs/select_hyperparameters/{task}/{backbone}/{method}.log",
     conda:
@@ -86,5 +90,8 @@ rule select_hyperparameters:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        points=lambda wildcards: method_grid(wildcards.method),
+        seed=SELECTION.get("seed", 0),
     script:
         "../../scripts/select_hyperparameters.py"
