@@ -1,5 +1,5 @@
 """The `random` split kind (extrapbench/splits/random.py) and the public validation draw
-(extrapbench.splits._composition.draw_validation)."""
+(extrapbench.splits.draw_validation)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from extrapbench.registry import SPLITS
-from extrapbench.splits._composition import draw_validation, split_train_pool
+from extrapbench.splits import draw_validation
+from extrapbench.splits._composition import split_train_pool
 from extrapbench.splits.random import MATBENCH_N_FOLDS, MATBENCH_SEED, kfold_test_positions, random_split
 
 

@@ -11,7 +11,7 @@ Two modes, chosen by ``fold``:
   ``KFold(n_splits=n_folds, shuffle=True, random_state=fold_seed)`` over the table's rows in their order, with
   matbench's ``n_folds=5`` and ``fold_seed=18012019`` as defaults. matbench has no validation set; val is drawn
   from the other folds (``val_fraction`` of that train pool, seeded by ``seed``) by
-  ``extrapbench.splits._composition.draw_validation``, as for paper B's splits. The fold is computed here with
+  ``extrapbench.splits.draw_validation``, as for paper B's splits. The fold is computed here with
   numpy exactly as KFold does it (``np.random.RandomState(fold_seed).shuffle(np.arange(n))``, then consecutive
   folds of ``n // n_folds`` rows, the first ``n % n_folds`` one larger), so scikit-learn is not needed;
   tests/test_random_split.py checks the folds against scikit-learn's own KFold. The folds are matbench's when the
