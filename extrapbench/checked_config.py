@@ -37,8 +37,18 @@ def code_fingerprint(schema_path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _typed_keys(value: Any) -> Any:
+    """The config with every mapping key tagged by its type: YAML allows int and str keys side by side, which
+    json.dumps(sort_keys=True) cannot order, and 1 and "1" must not give the same key."""
+    if isinstance(value, dict):
+        return {f"{type(k).__name__}:{k}": _typed_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_typed_keys(v) for v in value]
+    return value
+
+
 def config_key(config: Dict[str, Any], schema_path: str | Path) -> str:
-    text = json.dumps(config, sort_keys=True, default=repr)
+    text = json.dumps(_typed_keys(config), sort_keys=True, default=repr)
     return hashlib.sha256(f"{FACTS_VERSION}\n{code_fingerprint(schema_path)}\n{text}".encode()).hexdigest()[:32]
 
 

@@ -51,6 +51,13 @@ def test_the_key_covers_the_librarys_code(tmp_path, monkeypatch):
     assert len({before, edited, checked_config.config_key(DEMO, SCHEMA)}) == 3
 
 
+def test_the_key_tells_keys_of_different_types_apart():
+    """YAML maps may mix int and str keys (json.dumps would fail to sort them), and 1 is not "1"."""
+    mixed = {**DEMO, "extra": {1: "a", "b": 2}}
+    as_text = {**DEMO, "extra": {"1": "a", "b": 2}}
+    assert checked_config.config_key(mixed, SCHEMA) != checked_config.config_key(as_text, SCHEMA)
+
+
 def test_planning_the_workflow_never_imports_torch_in_snakemakes_process(tmp_path):
     """The first dry run checks the config in a child process, the second reads what it remembered: neither
     loads torch into Snakemake's own process (python -X importtime lists every module that process imports)."""
