@@ -306,16 +306,31 @@ def write_json_atomic(data: Mapping[str, Any], path: str | os.PathLike) -> None:
         raise
 
 
+def evaluate_runs(predictions_paths, split_path: str | os.PathLike, provenance_paths,
+                  metrics_paths) -> list[dict[str, Any]]:
+    """evaluate_run for several runs of one task (a method's seeds: one job), the split summary read once. The
+    three lists pair up in order; a failure is logged naming the run's predictions file, and raised."""
+    with open(split_path) as split_file:
+        split_summary = json.load(split_file)
+    results = []
+    for predictions_path, provenance_path, metrics_path in zip(predictions_paths, provenance_paths, metrics_paths,
+                                                              strict=True):
+        try:
+            predictions = pd.read_csv(predictions_path, dtype={"id": str})
+            with open(provenance_path) as provenance_file:
+                provenance = json.load(provenance_file)
+            metrics = run_metrics(predictions, split_summary, provenance)
+            write_json_atomic(metrics, metrics_path)
+        except Exception:
+            log.exception("evaluating %s failed", predictions_path)
+            raise
+        log.info("%s/%s/%s/seed%s: test MAE %.4f, detect recall %s", metrics["task"], metrics["backbone"],
+                 metrics["method"], metrics["seed"], metrics["mae"], metrics["detect_recall"])
+        results.append(metrics)
+    return results
+
+
 def evaluate_run(predictions_path: str | os.PathLike, split_path: str | os.PathLike,
                  provenance_path: str | os.PathLike, metrics_path: str | os.PathLike) -> dict[str, Any]:
     """Read a run's predictions, the task's split summary and the run's provenance; write metrics.json."""
-    predictions = pd.read_csv(predictions_path, dtype={"id": str})
-    with open(split_path) as split_file:
-        split_summary = json.load(split_file)
-    with open(provenance_path) as provenance_file:
-        provenance = json.load(provenance_file)
-    metrics = run_metrics(predictions, split_summary, provenance)
-    write_json_atomic(metrics, metrics_path)
-    log.info("%s/%s/%s/seed%s: test MAE %.4f, detect recall %s", metrics["task"], metrics["backbone"],
-             metrics["method"], metrics["seed"], metrics["mae"], metrics["detect_recall"])
-    return metrics
+    return evaluate_runs([predictions_path], split_path, [provenance_path], [metrics_path])[0]

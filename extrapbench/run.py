@@ -8,6 +8,7 @@ only val).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -133,13 +134,9 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     config = TrainConfig(**train_params)
     device = resolve_device(config.device)   # the run's one device decision: method, batches, timings follow it
     host = loader_options(config.num_workers, config.pin_memory, device)
-    kind = backbone_cls.input_kind
-
-    def DataLoader(data, **options):  # noqa: N802 (the loader of this run's input kind)
-        return make_loader(data, kind, **options)
-
-    loaders = {"val": DataLoader(samples["val"], batch_size=max(config.batch_size, 256), **host),
-               "test": DataLoader(samples["test"], batch_size=max(config.batch_size, 256), **host)}
+    loader = functools.partial(make_loader, kind=backbone_cls.input_kind)  # batches of this run's input kind
+    loaders = {"val": loader(samples["val"], batch_size=max(config.batch_size, 256), **host),
+               "test": loader(samples["test"], batch_size=max(config.batch_size, 256), **host)}
 
     all_y = target.to_numpy(float)
     val_y = target.loc[ids_by_part["val"]].to_numpy(float)
@@ -162,10 +159,10 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     train_labels = np.array([float(s.y) for s in samples["train"]])
     sampler = method.train_batch_sampler(train_labels, config.batch_size, generator)
     if sampler is not None:
-        loaders["train"] = DataLoader(samples["train"], batch_sampler=sampler, **host)
+        loaders["train"] = loader(samples["train"], batch_sampler=sampler, **host)
         loaders["train"].generator = generator  # so the trainer checkpoints the sampler's random state
     else:
-        loaders["train"] = DataLoader(samples["train"], batch_size=config.batch_size, shuffle=True,
+        loaders["train"] = loader(samples["train"], batch_size=config.batch_size, shuffle=True,
                                       generator=generator, drop_last=len(samples["train"]) > config.batch_size,
                                       **host)
 
@@ -190,7 +187,7 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     # inference cost: time the test-set prediction alone (after one warm-up batch), with the device's queued
     # work finished before each clock read (CUDA kernels run asynchronously)
     amp = result.amp_active
-    predict_loader(method, DataLoader(samples["test"][:8], batch_size=8), amp)
+    predict_loader(method, loader(samples["test"][:8], batch_size=8), amp)
     synchronize(device)
     t0 = time.perf_counter()
     test_pred, _ = predict_loader(method, loaders["test"], amp)
@@ -199,7 +196,7 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     val_pred, _ = predict_loader(method, loaders["val"], amp)
     predicted = [("val", val_pred), ("test", test_pred)]
     if predict_train:  # in-range samples: what a detection false positive is measured on (metrics.py)
-        train_pred, _ = predict_loader(method, DataLoader(samples["train"], batch_size=max(config.batch_size, 256),
+        train_pred, _ = predict_loader(method, loader(samples["train"], batch_size=max(config.batch_size, 256),
                                                           **host), amp)
         predicted.insert(0, ("train", train_pred))
 

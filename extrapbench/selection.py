@@ -43,29 +43,33 @@ def read_grid_predictions(paths) -> pd.DataFrame:
     return pd.concat([pd.read_csv(path, dtype={"id": str, "point": str}) for path in paths], ignore_index=True)
 
 
+def _val_rows(predictions_csv) -> pd.DataFrame:
+    """The val rows of a predictions file; every other row is dropped as the file is read (in chunks), so test
+    predictions can never influence a selection."""
+    rows = [chunk[chunk["split"] == "val"]
+            for chunk in pd.read_csv(predictions_csv, dtype={"id": str, "point": str}, chunksize=100_000)]
+    val = pd.concat(rows)
+    if val.empty:
+        raise ValueError(f"{predictions_csv}: no val predictions to select on")
+    return val
+
+
+def _mae(rows: pd.DataFrame) -> float:
+    return float(np.abs(rows["y_true"] - rows["y_pred"]).mean())
+
+
 def val_maes(predictions_csvs) -> Dict[str, float]:
-    """{grid point: val MAE} from train_grid_point predictions: every row but the val rows is dropped as the file
-    is read, so test predictions can never influence the selection."""
+    """{grid point: val MAE} from train_grid_point predictions (val rows only, see `_val_rows`)."""
     maes: Dict[str, float] = {}
     for path in predictions_csvs:
-        rows = []
-        for chunk in pd.read_csv(path, dtype={"id": str, "point": str}, chunksize=100_000):
-            rows.append(chunk[chunk["split"] == "val"])
-        val = pd.concat(rows)
-        if val.empty:
-            raise ValueError(f"{path}: no val predictions to select on")
-        for point, part in val.groupby("point", sort=False):
-            maes[point] = float(np.abs(part["y_true"] - part["y_pred"]).mean())
+        for point, part in _val_rows(path).groupby("point", sort=False):
+            maes[point] = _mae(part)
     return maes
 
 
 def val_mae(predictions_csv) -> float:
-    """Val MAE of one run's predictions.csv."""
-    predictions = pd.read_csv(predictions_csv)
-    val = predictions[predictions["split"] == "val"]
-    if val.empty:
-        raise ValueError(f"{predictions_csv}: no val predictions to select on")
-    return float(np.abs(val["y_true"] - val["y_pred"]).mean())
+    """Val MAE of one run's predictions.csv (val rows only, see `_val_rows`)."""
+    return _mae(_val_rows(predictions_csv))
 
 
 def select(points: List[Dict[str, Any]], val_maes: List[float]) -> int:

@@ -5,24 +5,18 @@ input:  predictions (one predictions.csv per seed), provenance (one provenance.j
         split (results/splits/{task}.json)
 output: metrics (one metrics.json per seed, same order, each written atomically)
 log:    one file; the traceback of a failure goes there as well as to Snakemake's stderr.
-The logic lives in :func:`extrapbench.metrics.evaluate_run`.
+The logic lives in :func:`extrapbench.metrics.evaluate_runs`.
 """
 import logging
 
-from extrapbench.metrics import evaluate_run
+from extrapbench.metrics import evaluate_runs
 
 
 def main(smk) -> None:
     # force: replace any handler a host process installed, so the log file gets the records
     logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for predictions, provenance, metrics in zip(smk.input.predictions, smk.input.provenance, smk.output.metrics,
-                                                strict=True):
-        try:
-            evaluate_run(predictions, smk.input.split, provenance, metrics)
-        except Exception:
-            logging.exception("evaluating %s failed", predictions)
-            raise
+    evaluate_runs(smk.input.predictions, smk.input.split, smk.input.provenance, smk.output.metrics)
 
 
 if "snakemake" in globals():

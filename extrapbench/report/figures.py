@@ -27,9 +27,6 @@ SPLIT_COLOURS = {"train": "#4C72B0", "val": "#DD8452", "test": "#C44E52"}
 PathLike = str | os.PathLike
 
 
-_save = save_figure  # one writer for every figure (extrapbench.report.text_table)
-
-
 def _read_json(path: PathLike) -> dict:
     with open(path) as json_file:
         return json.load(json_file)
@@ -106,7 +103,7 @@ def plot_label_distributions(split_csv_paths: Iterable[PathLike], split_json_pat
         axis.set_visible(False)
     figure.suptitle("Label distributions and extrapolation splits (dashed: cuts)")
     figure.tight_layout()
-    _save(figure, png_path, pdf_path)
+    save_figure(figure, png_path, pdf_path)
     return figure
 
 
@@ -179,7 +176,7 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
     handles, labels = next(ax for ax in axes.flat if ax.get_visible()).get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
     figure.suptitle(f"{summary['task']}: predicted vs true")
-    _save(figure, png_path, pdf_path)
+    save_figure(figure, png_path, pdf_path)
     return figure
 
 
@@ -268,5 +265,5 @@ def plot_detection_recall(summary: pd.DataFrame | PathLike, png_path: PathLike, 
                   frameon=False, title="method")
     figure.suptitle("Recall of extrapolative-sample detection (prediction beyond the train range)")
     figure.tight_layout()
-    _save(figure, png_path, pdf_path)
+    save_figure(figure, png_path, pdf_path)
     return figure

@@ -144,10 +144,6 @@ def has_selection(method):
     return len(method_grid(method)) > 1
 
 
-def point_ids(method):
-    return [point_id(i) for i in range(len(method_grid(method)))]
-
-
 def backbone_resources(backbone):
     """Runtime (minutes), memory (MB) and grid points per job of a backbone's training jobs."""
     per_backbone = (RESOURCES.get("per_backbone") or {}).get(backbone) or {}
