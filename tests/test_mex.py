@@ -205,11 +205,12 @@ class _FeatureBackbone(nn.Module):
         return batch.x
 
 
-def test_cosine_inference_returns_the_label_whose_embedding_is_most_similar():
+@pytest.mark.parametrize("search_scoring", ["table", "direct"])
+def test_cosine_inference_returns_the_label_whose_embedding_is_most_similar(search_scoring):
     """fc_x = SiLU(identity), fc_y(y) = tanh(2 + y, 2 - y): the direction of fc_y(y) turns monotonically with y,
     so each material has one label whose embedding points where fc_x(z) points; found here by bisection."""
     method = MEX(_FeatureBackbone(), UNIT_LABELS, label_activation="tanh", range_prior=[-3.0, 3.0],
-                 num_candidates=2000, search_iterations=5)
+                 num_candidates=2000, search_iterations=5, search_scoring=search_scoring)
     with torch.no_grad():
         method.material_projection[0].weight.copy_(torch.eye(2))
         method.material_projection[0].bias.zero_()

@@ -28,6 +28,13 @@ N(0, ns²) noise with ns from 0.5 halved each round, clip; the answer is the bes
 ``range_prior`` [−10, 10] in transformed-target units, standardised with the train mean/std; a run whose train
 (or val) labels fall outside it stops with an error, where the release asserts the train range only.
 
+Scoring (``search_scoring``): ``table`` (default) reads cos(x, l(y)) from a cubic table over [l, u], checked
+against the exact cosine to 1e-6 for every chunk of materials (``_mex_cosine_table``; about 5x faster on a CPU,
+where encoding 12,000 candidates per material cost more than a small backbone's forward pass), and picks the
+answer among the final set's 8 best by the exact cosine; ``direct`` encodes every candidate, as the release does
+(config/authors.yaml). They agree to float32 rounding, but the search is chaotic: a draw within 1e-6 of a
+resampling boundary sends a material's search another way, so single predictions differ as between search seeds.
+
 Where the paper's text reads otherwise, and the option that gives its reading:
 * no projection: the text's E_s output is used directly -> ``material_projection: false``;
 * L_abs = −cos (the text) -> ``abs_loss: neg_cosine``; 0.5 · (−cos) has the same gradient as 0.25 · (2 − 2cos);
@@ -53,6 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
+from extrapbench.methods._mex_inference import SEARCH_SCORING, MEXInference, cosine_to_each
 from extrapbench.methods._mex_search import SEARCH_ANSWERS, monte_carlo_argmax
 from extrapbench.methods.base import Method, mlp
 from extrapbench.registry import METHODS
@@ -66,8 +74,6 @@ CANDIDATE_RANGES = ("prior", "train_margin", "dataset")
 ABS_LOSSES = ("squared_distance", "neg_cosine")
 NOISE_PER = ("batch", "sample")
 INFERENCE = ("cosine", "score")
-#: floats of label encodings scored at once on a CPU (1 MB: fits a core's L2 cache; benchmarks/workflow_cost.py mex)
-SCORE_BLOCK_ELEMENTS = 1 << 18
 
 
 def log_noise_density(y: torch.Tensor, centre: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
@@ -111,20 +117,6 @@ def absolute_loss(x: torch.Tensor, label: torch.Tensor, kind: str = "squared_dis
     else:
         raise ValueError(f"mex: abs_loss must be one of {ABS_LOSSES}, got {kind!r}")
     return _mean_of_finite(per_row)
-
-
-def cosine_to_each(x: torch.Tensor, labels: torch.Tensor, eps: float = 1e-8, few_rows: bool = False
-                   ) -> torch.Tensor:
-    """cos(x_b, labels_b,k): x [B, d], labels [B, K, d] -> [B, K]. The unit x is dotted with each label row by
-    a batched matrix product: several times faster than F.cosine_similarity with broadcasting, which
-    materialises x expanded to [B, K, d]. `few_rows` (the search's cache-sized CPU blocks of 2-16 rows): vecdot
-    instead, 2-3x faster than bmm at that shape on a CPU, 3x slower at B = 64 (measured, torch 2.13)."""
-    unit_x = F.normalize(x, dim=-1, eps=eps)
-    if few_rows:
-        dots = torch.linalg.vecdot(labels, unit_x.unsqueeze(-2))
-    else:
-        dots = torch.bmm(labels, unit_x.unsqueeze(-1)).squeeze(-1)
-    return dots / torch.linalg.vector_norm(labels, dim=-1).clamp_min(eps)
 
 
 class ResidualScoreMLP(nn.Module):
@@ -178,7 +170,7 @@ def _choice(hparams: dict, key: str, allowed: tuple) -> str:
 
 
 @METHODS.register("mex")
-class MEX(Method):
+class MEX(MEXInference, Method):
     defaults = {
         "lambda_abs": 0.25,                    # λ; release 0.25 on 2 - 2cos; paper grid {0.25, 0.5, 0.75, 1}
         "abs_loss": "squared_distance",        # squared_distance (release, 2 - 2cos) | neg_cosine (text)
@@ -198,7 +190,8 @@ class MEX(Method):
         "candidate_range": "prior",            # prior | train_margin | dataset
         "range_prior": [-10.0, 10.0],          # prior: [low, high] in transformed-target units (release)
         "range_margin": 1.0,                   # train_margin: widen by this many train-label spans per side
-        "search_chunk_size": 64,               # materials searched at once (memory: chunk × C × d floats)
+        "search_chunk_size": None,             # materials searched at once; None: 16 on a CPU, 64 on a GPU
+        "search_scoring": "table",             # table (cosine read from a checked table) | direct (encode each)
         "search_seed": 0,
     }
     hparam_specs = {
@@ -210,7 +203,8 @@ class MEX(Method):
         "search_noise": Number(min=0, min_exclusive=True), "search_shrink": Number(min=0, max=1, min_exclusive=True),
         "search_answer": Choice(*SEARCH_ANSWERS), "candidate_range": Choice(*CANDIDATE_RANGES),
         "range_prior": NumberList(min_length=2, max_length=2, increasing=True), "range_margin": Number(min=0),
-        "search_chunk_size": Integer(min=1), "search_seed": Integer(min=0),
+        "search_chunk_size": Integer(min=1, nullable=True), "search_seed": Integer(min=0),
+        "search_scoring": Choice(*SEARCH_SCORING),
     }
 
     def __init__(self, backbone, labels, **hparams):
@@ -218,7 +212,8 @@ class MEX(Method):
         h = self.hparams
         for key, allowed in (("label_activation", tuple(ACTIVATIONS)), ("abs_loss", ABS_LOSSES),
                              ("noise_per", NOISE_PER), ("inference", INFERENCE),
-                             ("search_answer", SEARCH_ANSWERS), ("candidate_range", CANDIDATE_RANGES)):
+                             ("search_answer", SEARCH_ANSWERS), ("candidate_range", CANDIDATE_RANGES),
+                             ("search_scoring", SEARCH_SCORING)):
             _choice(h, key, allowed)
         if not isinstance(h["material_projection"], bool):
             raise ValueError(f"mex: material_projection must be true or false, got {h['material_projection']!r}")
@@ -283,45 +278,9 @@ class MEX(Method):
         loss_abs = absolute_loss(x, z_labels[:, 0], h["abs_loss"])
         return loss_nce + h["lambda_abs"] * loss_abs, {"loss_nce": loss_nce.item(), "loss_abs": loss_abs.item()}
 
-    def inference_scores(self, x: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """What the search maximises: x [B, d], candidates [B, C] -> [B, C].
-
-        On a CPU the rows are scored a block at a time, each block's [rows, C, d] label encodings about
-        SCORE_BLOCK_ELEMENTS floats: they stay in cache between the encoder, the activation and the dot
-        products, which makes scoring 2,000 candidates several times faster than one [64, 2000, d] pass.
-        On a GPU one pass is fastest. Either way each row's scores are exactly what one pass gives."""
-        if x.device.type != "cpu":
-            return self._score_block(x, candidates)
-        rows = max(1, SCORE_BLOCK_ELEMENTS // (candidates.shape[1] * x.shape[1]))
-        if rows >= len(candidates):
-            return self._score_block(x, candidates)
-        return torch.cat([self._score_block(x[start:start + rows], candidates[start:start + rows], few_rows=True)
-                          for start in range(0, len(candidates), rows)])
-
-    def _score_block(self, x: torch.Tensor, candidates: torch.Tensor, few_rows: bool = False) -> torch.Tensor:
-        z_labels = self.encode_labels(candidates)
-        if self.hparams["inference"] == "cosine":
-            return cosine_to_each(x, z_labels, few_rows=few_rows)
-        return self.score(x, z_labels)
-
-    @torch.no_grad()
-    def predict(self, batch):
-        h = self.hparams
-        x = self.encode_material(batch)
-        # the search's generator and every tensor it makes live where the parameters (and x) live
-        generator = torch.Generator(device=x.device).manual_seed(h["search_seed"])
-        out = []
-        for chunk in x.split(h["search_chunk_size"]):
-            out.append(monte_carlo_argmax(
-                lambda candidates, x_chunk=chunk: self.inference_scores(x_chunk, candidates), len(chunk),
-                self.candidate_low, self.candidate_high, h["num_candidates"], h["search_iterations"],
-                h["search_noise"], h["search_shrink"], generator=generator, device=x.device,
-                answer=h["search_answer"]))
-        return torch.cat(out)
-
     def describe(self):
         lab = self.labels
         return {"candidate_range": self.hparams["candidate_range"],
                 "candidate_range_transformed": [self.candidate_low * lab.std + lab.mean,
                                                 self.candidate_high * lab.std + lab.mean],
-                "inference": self.hparams["inference"]}
+                "inference": self.hparams["inference"], "search_scoring": self.hparams["search_scoring"]}

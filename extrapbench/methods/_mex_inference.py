@@ -1,0 +1,91 @@
+"""MEX's prediction: the candidate search for argmax_y cos(x, l(y)) (or the score network's S(x, l(y))), as a
+mixin of the MEX method (extrapbench/methods/mex.py, which holds the model, the losses and the settings).
+
+Per chunk of materials the search (``_mex_search.monte_carlo_argmax``) scores candidates either from the cosine
+table (``search_scoring: table``, ``_mex_cosine_table``; cosine inference with a smooth label activation), with the
+final pick among the table's best made by the exact score, or directly (``inference_scores``: every candidate
+encoded, in cache-sized blocks on a CPU).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from extrapbench.methods._mex_cosine_table import SMOOTH_ACTIVATIONS, CosineTables
+from extrapbench.methods._mex_search import monte_carlo_argmax
+
+SEARCH_SCORING = ("table", "direct")
+#: materials searched at once by default, {on a CPU: 16, elsewhere: 64}: on a CPU a chunk's [16, 2,000] tensors
+#: stay in cache (about 1.5x faster per material than 64 at once); a GPU wants the whole batch
+SEARCH_CHUNK = {True: 16, False: 64}
+#: floats of label encodings scored at once on a CPU (1 MB: fits a core's L2 cache; benchmarks/workflow_cost.py mex)
+SCORE_BLOCK_ELEMENTS = 1 << 18
+
+
+def cosine_to_each(x: torch.Tensor, labels: torch.Tensor, eps: float = 1e-8, few_rows: bool = False
+                   ) -> torch.Tensor:
+    """cos(x_b, labels_b,k): x [B, d], labels [B, K, d] -> [B, K]. The unit x is dotted with each label row by
+    a batched matrix product: several times faster than F.cosine_similarity with broadcasting, which
+    materialises x expanded to [B, K, d]. `few_rows` (the search's cache-sized CPU blocks of 2-16 rows): vecdot
+    instead, 2-3x faster than bmm at that shape on a CPU, 3x slower at B = 64 (measured, torch 2.13)."""
+    unit_x = F.normalize(x, dim=-1, eps=eps)
+    if few_rows:
+        dots = torch.linalg.vecdot(labels, unit_x.unsqueeze(-2))
+    else:
+        dots = torch.bmm(labels, unit_x.unsqueeze(-1)).squeeze(-1)
+    return dots / torch.linalg.vector_norm(labels, dim=-1).clamp_min(eps)
+
+
+class MEXInference:
+    """predict() and its scoring, for a class that provides hparams, encode_material, encode_labels, score,
+    label_encoder and candidate_low / candidate_high (extrapbench.methods.mex.MEX)."""
+
+    def inference_scores(self, x: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """What the search maximises: x [B, d], candidates [B, C] -> [B, C].
+
+        On a CPU the rows are scored a block at a time, each block's [rows, C, d] label encodings about
+        SCORE_BLOCK_ELEMENTS floats: they stay in cache between the encoder, the activation and the dot
+        products, which makes scoring 2,000 candidates several times faster than one [64, 2000, d] pass.
+        On a GPU one pass is fastest. Either way each row's scores are exactly what one pass gives."""
+        if x.device.type != "cpu":
+            return self._score_block(x, candidates)
+        rows = max(1, SCORE_BLOCK_ELEMENTS // (candidates.shape[1] * x.shape[1]))
+        if rows >= len(candidates):
+            return self._score_block(x, candidates)
+        return torch.cat([self._score_block(x[start:start + rows], candidates[start:start + rows], few_rows=True)
+                          for start in range(0, len(candidates), rows)])
+
+    def _score_block(self, x: torch.Tensor, candidates: torch.Tensor, few_rows: bool = False) -> torch.Tensor:
+        z_labels = self.encode_labels(candidates)
+        if self.hparams["inference"] == "cosine":
+            return cosine_to_each(x, z_labels, few_rows=few_rows)
+        return self.score(x, z_labels)
+
+    @torch.no_grad()
+    def predict(self, batch):
+        h = self.hparams
+        x = self.encode_material(batch)
+        # the search's generator and every tensor it makes live where the parameters (and x) live
+        generator = torch.Generator(device=x.device).manual_seed(h["search_seed"])
+        tables = self._cosine_tables()
+        out = []
+        for chunk in x.split(h["search_chunk_size"] or SEARCH_CHUNK[x.device.type == "cpu"]):
+            exact = lambda candidates, x_chunk=chunk: self.inference_scores(x_chunk, candidates)  # noqa: E731
+            table = tables.for_materials(chunk) if tables is not None else None
+            out.append(monte_carlo_argmax(
+                exact if table is None else table, len(chunk), self.candidate_low, self.candidate_high,
+                h["num_candidates"], h["search_iterations"], h["search_noise"], h["search_shrink"],
+                generator=generator, device=x.device, answer=h["search_answer"],
+                rescore=None if table is None else exact))
+        return torch.cat(out)
+
+    def _cosine_tables(self) -> CosineTables | None:
+        """The search's score table (extrapbench/methods/_mex_cosine_table.py) where it applies: cosine
+        inference, ``search_scoring: table`` and a label activation with a continuous derivative."""
+        h = self.hparams
+        if h["inference"] != "cosine" or h["search_scoring"] != "table" or h["label_activation"] not in \
+                SMOOTH_ACTIVATIONS:
+            return None
+        linear = self.label_encoder[0]
+        return CosineTables(linear.weight[:, 0], linear.bias, h["label_activation"], self.candidate_low,
+                            self.candidate_high)
