@@ -59,3 +59,15 @@ def test_collation_share_reports_a_share_per_batch_size():
                      "--structures", "16")
     row = out.strip().splitlines()[-1].split()
     assert row[0] == "4" and 0 < float(row[-1].rstrip("%")) < 100
+
+
+def test_mex_inference_cost_reports_both_scorings_against_erm():
+    out = run_script("benchmarks/workflow_cost.py", "mex", "--backbones", "magpie_mlp", "--batch", "8",
+                     "--repeat", "2", "--threads", "1")
+    ratios = {}
+    for line in out.splitlines():
+        if line.startswith("magpie_mlp"):
+            label = line.split("ms/sample, ")[1].split()[0]
+            ratios[label] = float(line.split("iterations): ")[1].split("x")[0])
+    assert set(ratios) == {"mex", "mex_direct"}
+    assert all(ratio > 1 for ratio in ratios.values())   # a search of 2,000 candidates costs more than a forward
