@@ -125,3 +125,18 @@ def test_the_answer_is_the_exactly_best_of_the_tables_top_candidates():
     final_set = calls[-1]
     top = final_set.gather(1, approximate(final_set).topk(8, dim=1).indices)
     assert torch.equal(found, top[torch.arange(2), exact(top).argmax(dim=1)])
+
+
+def test_the_label_grid_is_reused_until_the_label_encoder_changes():
+    """predict runs once per batch: the label side of the table is built once while the weights stay the same,
+    and again after any in-place change (an optimiser step, an EMA swap, load_state_dict)."""
+    method = _mex()
+    first = method._cosine_tables()
+    assert method._cosine_tables() is first
+    with torch.no_grad():
+        method.label_encoder[0].weight.mul_(2.0)
+    rebuilt = method._cosine_tables()
+    assert rebuilt is not first
+    with torch.no_grad():
+        method.load_state_dict(_mex().state_dict())
+    assert method._cosine_tables() is not rebuilt

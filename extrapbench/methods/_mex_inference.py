@@ -87,5 +87,13 @@ class MEXInference:
                 SMOOTH_ACTIVATIONS:
             return None
         linear = self.label_encoder[0]
-        return CosineTables(linear.weight[:, 0], linear.bias, h["label_activation"], self.candidate_low,
-                            self.candidate_high)
+        # kept while the label encoder is unchanged (a validation pass calls predict once per batch): an in-place
+        # update (optimiser step, EMA swap, load_state_dict) bumps a tensor's _version, a new tensor its data_ptr
+        key = tuple((p.data_ptr(), p._version) for p in (linear.weight, linear.bias)) + (
+            h["label_activation"], self.candidate_low, self.candidate_high)
+        cached = getattr(self, "_cosine_tables_cache", None)
+        if cached is None or cached[0] != key:
+            cached = key, CosineTables(linear.weight[:, 0], linear.bias, h["label_activation"], self.candidate_low,
+                                       self.candidate_high)
+            self._cosine_tables_cache = cached
+        return cached[1]
