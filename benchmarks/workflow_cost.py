@@ -112,8 +112,8 @@ def cmd_disk(args) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         result = subprocess.run(SNAKEMAKE + ["-n", "--configfile", str(REPO / args.config), "-d", workdir,
                                              "-s", str(REPO / "workflow/Snakefile")], capture_output=True, text=True)
-    wildcards = re.findall(r"^\s*rule (train|train_grid_point):\n(?:\s+.*\n)*?\s+wildcards: ([^\n]*)", result.stdout,
-                           re.M)
+    wildcards = re.findall(r"^\s*rule (train|train_seeds|train_grid_point):\n(?:\s+.*\n)*?\s+wildcards: ([^\n]*)",
+                           result.stdout, re.M)
     runs, points = {}, {}
     sys.path.insert(0, str(REPO))
     from extrapbench.selection import grid_points
@@ -121,8 +121,8 @@ def cmd_disk(args) -> None:
     selection = config.get("selection") or {}
     for rule, text in wildcards:
         w = dict(part.split("=", 1) for part in text.split(", "))
-        if rule == "train":
-            runs[w["backbone"]] = runs.get(w["backbone"], 0) + 1
+        if rule in ("train", "train_seeds"):  # train_seeds (resources.seeds_in_one_job): every seed's run
+            runs[w["backbone"]] = runs.get(w["backbone"], 0) + (1 if rule == "train" else len(config["seeds"]))
         else:
             first, last = (int(p[1:]) for p in w["points"].split("-"))
             points[w["backbone"]] = points.get(w["backbone"], 0) + last - first + 1

@@ -10,6 +10,11 @@ from its per-epoch checkpoint) passes `resumable=True` and `resuming=<whether a 
 exists>`: each attempt's log is then also hard-linked as ``<log>.attempt<N>``, which survives Snakemake's deletion,
 so a resumed run keeps the logs of every attempt. `finish_attempt()` drops the link of an attempt that completed
 (its content is the log itself); a fresh start (no checkpoint) removes the links of earlier, unrelated attempts.
+
+A job that trains several runs in turn, each with its own log (train_seeds: one log per seed, as train writes it),
+calls `redirect_to_log(..., log=<that run's log>)` before each run: output then goes to that log, and each log keeps
+its own attempt links. Every link this attempt made stays until `finish_attempt()`, when the whole job is done: a
+job killed in its second run keeps the first run's log of this attempt too.
 """
 import os
 import sys
@@ -28,16 +33,23 @@ def _attempt_links(log: Path) -> list:
     return [path for _, path in sorted(links)]
 
 
-def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False) -> None:
-    if not snakemake.log:
-        return
-    log = Path(snakemake.log[0])
+def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False, log=None) -> None:
+    """stdout/stderr to `log` (default: the job's first log), replacing an earlier redirect of this process."""
+    if log is None:
+        if not snakemake.log:
+            return
+        log = snakemake.log[0]
+    log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = open(log, "w", buffering=1)
     console = sys.__stderr__
+    if _STATE.get("handles"):  # an earlier log of this job: flushed, left open (a library may still hold it)
+        _STATE["handles"][-1].flush()
     sys.stdout = sys.stderr = handle
     rule = getattr(snakemake, "rule", None) or "job"
-    _STATE.update(log=log, rule=rule, link=None)
+    _STATE.update(log=log, rule=rule, attempts=[])
+    _STATE.setdefault("handles", []).append(handle)
+    _STATE.setdefault("links", [])
 
     if resumable:
         earlier = _attempt_links(log)
@@ -50,7 +62,7 @@ def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False) 
         try:
             link.unlink(missing_ok=True)
             os.link(log, link)
-            _STATE["link"] = link
+            _STATE["links"].append(link)
         except OSError:  # a file system without hard links: the attempt is not kept
             pass
         _STATE["attempts"] = [str(p) for p in earlier] + [str(log)]
@@ -82,8 +94,9 @@ def attempt_logs() -> list:
 
 
 def finish_attempt() -> None:
-    """The job completed: its log is the log itself, so this attempt's extra link goes."""
-    link = _STATE.get("link")
-    if link is not None:
+    """The job completed: each of its logs is the log itself, so this attempt's extra links go."""
+    links = _STATE.get("links", [])
+    for link in links:
         Path(link).unlink(missing_ok=True)
-        _STATE["attempts"] = [p for p in _STATE.get("attempts", []) if p != str(link)]
+    _STATE["attempts"] = [p for p in _STATE.get("attempts", []) if p not in {str(link) for link in links}]
+    _STATE["links"] = []

@@ -170,6 +170,32 @@ def test_rerun_method_plans_the_same_through_the_slurm_profile(finished):
     assert set(re.findall(r"wildcards: task=\w+, backbone=\w+, method=([\w+-]+)", output)) == {"mex"}
 
 
+def test_rerun_method_forces_the_train_seeds_job_of_a_packed_config(finished, tmp_path):
+    """resources.seeds_in_one_job: the method's runs are forced through its one train_seeds job per (task,
+    backbone, method), no other method's."""
+    workdir = tmp_path / "packed"
+    shutil.copytree(finished, workdir, symlinks=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump({**TINY, "resources": {**TINY["resources"],
+                                                                                "seeds_in_one_job": True}}))
+    result = make("rerun-method", workdir, "METHOD=mex", "PROFILE=profiles/local", smk_args="-n")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    counts = job_counts(output)
+    assert counts["train_seeds"] == 1 and "train" not in counts, counts
+    assert set(re.findall(r"wildcards: task=\w+, backbone=\w+, method=([\w+-]+)", output)) == {"mex"}
+    assert "results/runs/phonons_top/magpie_mlp/mex/seed0/predictions.csv" in result.stdout  # --forcerun's list
+
+
+def test_method_runs_lists_train_seeds_outputs_of_the_method():
+    """A train_seeds job's outputs lie in one folder per seed: every one of them forces the same job."""
+    helper = [sys.executable, str(REPO / "scripts" / "slurm" / "method_runs.py")]
+    rows = "".join(f"results/runs/t1/magpie_mlp/{method}/seed{seed}/{name}\t-\ttrain_seeds\t-\tok\t-\n"
+                   for method in ("erm", "mex") for seed in (0, 1) for name in ("predictions.csv", "model.pt"))
+    found = subprocess.run(helper + ["mex"], input=SUMMARY.format(rows=rows), capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert found == [f"results/runs/t1/magpie_mlp/mex/seed{seed}/predictions.csv" for seed in (0, 1)]
+
+
 def test_figures_rebuild_tables_and_figures_without_training(finished):
     before = mtimes(finished)
     result = make("figures", finished)
@@ -179,7 +205,7 @@ def test_figures_rebuild_tables_and_figures_without_training(finished):
     assert not {p for p in changed if p.parts[1] == "runs"}  # no run file, metrics included
     assert {p for p in before if p.parts[1] in ("tables", "figures")} <= changed
     counts = job_counts(output)
-    assert not {"train", "train_grid_point", "evaluate_runs", "evaluate_grid_point"} & set(counts)
+    assert not {"train", "train_seeds", "train_grid_point", "evaluate_runs", "evaluate_grid_point"} & set(counts)
     assert counts["aggregate_tables"] == 1 and "rule train" not in output
     # report rules outside this config's DAG are not forced into existence
     assert "aggregate_other_split_tasks" not in counts
@@ -367,7 +393,8 @@ def profile_snippet(anchor: str) -> str:
     """The commented set-resources example of profiles/slurm/config.yaml that starts with `train: &anchor`,
     uncommented: the profile's documentation, run as it is written."""
     text = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
-    match = re.search(rf"^#(   train: &{anchor}\n(?:#     .*\n)+#   train_grid_point: \*{anchor}\n)", text, re.M)
+    match = re.search(rf"^#(   train: &{anchor}\n(?:#     .*\n)+#   train_grid_point: \*{anchor}\n"
+                      rf"#   train_seeds: \*{anchor}\n)", text, re.M)
     assert match, f"profiles/slurm/config.yaml lost its `train: &{anchor}` example"
     return "set-resources:\n" + re.sub(r"^#", "", match.group(1), flags=re.M)
 

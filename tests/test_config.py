@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 
@@ -103,9 +104,36 @@ def test_full_grid_plans_every_run(tmp_path):
     assert len(mps_tasks) == 4 and len(structure_tasks) == 9
     # one evaluation job per (task, backbone, method) for all its seeds
     assert counts["train"] == runs and counts["evaluate_runs"] == runs // len(config["seeds"])
+    # one train job per run, never the seeds of a (task, backbone, method) in one job (resources.seeds_in_one_job)
+    assert config["resources"]["seeds_in_one_job"] is False and "train_seeds" not in counts
     assert counts["download_dataset"] == 6 and counts["split_task"] == 13
     assert counts["build_graphs"] == 5  # no graphs for the composition-only MPS set
     assert counts["aggregate_tables"] == 1 and counts["aggregate_other_split_tasks"] == 1
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "demo_paper_b.yaml"])
+def test_demo_configs_train_all_seeds_of_a_run_in_one_job(tmp_path, name):
+    """resources.seeds_in_one_job: one train_seeds job per (task, backbone, method), none per seed, asking for the
+    backbone's runtime per run times the seeds."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-s",
+                             str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path),
+                             "--configfile", str(REPO / "config" / name)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load((REPO / "config" / name).read_text())
+    assert config["resources"]["seeds_in_one_job"] is True and len(config["seeds"]) > 1
+    counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    tasks = config["tasks"] + config.get("other_split_tasks", [])
+    assert counts["train_seeds"] == len(tasks) * len(config["backbones"]) * len(config["methods"])
+    assert "train" not in counts and counts["evaluate_runs"] == counts["train_seeds"]
+    runtime = config["resources"]["per_backbone"]["magpie_mlp"]["runtime"] * len(config["seeds"])
+    jobs = result.stdout.split("\nrule ")
+    train_jobs = [job for job in jobs if job.startswith("train_seeds:")]
+    assert len(train_jobs) == counts["train_seeds"]
+    for job in train_jobs:
+        outputs = re.search(r"^    output: (.*)$", job, re.M).group(1).split(", ")
+        assert f"runtime={runtime}," in job and len(outputs) == 4 * len(config["seeds"]), job
 
 
 def test_full_grid_states_method_hyper_parameters_at_their_module_defaults():

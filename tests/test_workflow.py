@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 
@@ -135,3 +137,149 @@ def test_grid_points_keep_no_checkpoint_and_are_evaluated_by_the_selection(finis
     assert not list(selection.glob("**/*.pt"))  # no model.pt, no resume checkpoint left after selection
     grid = json.loads((selection / "grid_metrics.json").read_text())
     assert [p["point"] for p in grid["points"]] == ["p000", "p001"] and all("mae" in p for p in grid["points"])
+
+
+RUN_FILES = ("history.csv", "model.pt", "predictions.csv", "provenance.json")
+
+
+def job_counts(output):
+    """Snakemake's 'Job stats' table -> {rule: count}."""
+    counts = {}
+    for match in re.finditer(r"^([a-z_]+)\s+(\d+)$", output, re.M):
+        counts.setdefault(match.group(1), int(match.group(2)))
+    return counts
+
+
+def test_seeds_in_one_job_trains_every_seed_as_train_does(finished_run, tmp_path):
+    """`resources.seeds_in_one_job`: one train_seeds job per (task, backbone, method), each seed into its own run
+    folder and log with train's files, the same predictions for the same seed, the selection and everything
+    upstream untouched, nothing left to do afterwards."""
+    import torch
+
+    workdir = tmp_path / "packed"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    shutil.rmtree(workdir / "results/runs")
+    shutil.rmtree(workdir / "results/logs/train")
+    (workdir / "config.yaml").write_text(yaml.safe_dump({**TINY, "resources": {**TINY["resources"],
+                                                                                "seeds_in_one_job": True}}))
+    targets = [f"results/runs/phonons_top/magpie_mlp/{m}/seed{s}/metrics.json" for m in ("erm", "mex") for s in (0, 1)]
+    result = snakemake(workdir, "--cores", "2", *targets)  # an option first: --configfile takes several files
+    assert result.returncode == 0, result.stderr[-5000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["train_seeds"] == 2 and counts["evaluate_runs"] == 2, counts
+    assert not {"train", "train_grid_point", "select_hyperparameters", "split_task"} & set(counts), counts
+    assert not list(workdir.glob("results/runs/**/resume*.pt"))  # the job is done: no resume checkpoint left
+    for method in ("erm", "mex"):
+        for seed in (0, 1):
+            run = f"results/runs/phonons_top/magpie_mlp/{method}/seed{seed}"
+            log = f"results/logs/train/phonons_top/magpie_mlp/{method}/seed{seed}.log"
+            files = [sorted(p.name for p in (d / run).iterdir()) for d in (workdir, finished_run)]
+            assert files[0] == files[1] and set(RUN_FILES) <= set(files[0])
+            pd.testing.assert_frame_equal(pd.read_csv(workdir / run / "predictions.csv"),
+                                          pd.read_csv(finished_run / run / "predictions.csv"))
+            packed, single = (json.loads((d / run / "provenance.json").read_text()) for d in (workdir, finished_run))
+            assert set(packed) == set(single)
+            for key in ("seed", "epochs_run", "best_epoch", "best_val_mae", "attempts", "attempt_logs", "selection"):
+                assert packed[key] == single[key], key
+            assert packed["attempt_logs"] == [log] and (workdir / log).exists()
+            assert not list((workdir / log).parent.glob("*.attempt*"))
+            weights, single_weights = (torch.load(d / run / "model.pt", weights_only=True)["state_dict"]
+                                       for d in (workdir, finished_run))
+            assert weights.keys() == single_weights.keys()
+            assert all(torch.equal(weights[k], single_weights[k]) for k in weights)
+    # a second run: nothing to do
+    again = snakemake(workdir, "-n", *targets)  # -n ends --configfile's files
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+# train_seeds' script as Snakemake runs it (a `snakemake` object, the working directory), killed in its second seed
+# when `kill_at` > 0 (the kill_at-th validation of the job raises KeyboardInterrupt, as a SLURM kill would stop it)
+SEEDS_JOB = """
+import json, runpy, sys
+sys.path.insert(0, {repo!r})
+import extrapbench.training as training
+
+spec, kill_at, calls = json.loads({spec!r}), {kill_at}, [0]
+original = training.validation_score
+
+
+def dying(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        raise KeyboardInterrupt
+    return original(*args, **kwargs)
+
+
+training.validation_score = dying
+
+
+class Names(list):
+    def __init__(self, named):
+        super().__init__(v for value in named.values() for v in (value if isinstance(value, list) else [value]))
+        self.__dict__.update(named)
+        self._names = list(named)
+
+    def keys(self):
+        return self._names
+
+
+class Snakemake:
+    input, output, params = Names(spec["input"]), Names(spec["output"]), Names(spec["params"])
+    wildcards, log, config, threads, rule = Names(spec["wildcards"]), spec["log"], spec["config"], 1, "train_seeds"
+
+
+runpy.run_path({script!r}, init_globals={{"snakemake": Snakemake}}, run_name="__main__")
+"""
+
+
+def test_a_killed_train_seeds_job_restores_its_finished_seeds_and_resumes_the_next(finished_run, tmp_path):
+    """Killed in its second seed, then rerun as Snakemake reruns it (outputs and logs deleted first): the first seed
+    is restored from its resume checkpoint, not retrained, the second resumes; both match the per-seed train rule's
+    runs, each seed's provenance lists its logs of both attempts, and the resume checkpoints go at the end."""
+    from extrapbench.config import train_settings
+
+    run_dir, log_dir = "results/runs/phonons_top/magpie_mlp/erm/seed{}", "results/logs/train/phonons_top/magpie_mlp/erm"
+    spec = {
+        "input": {name: str(finished_run / f"results/{path}") for name, path in (
+            ("split_json", "splits/phonons_top.json"), ("split_csv", "splits/phonons_top.csv"),
+            ("representation", "features/matbench_phonons/magpie.csv"))},
+        "output": {name: [f"{run_dir.format(s)}/{file}" for s in (0, 1)] for name, file in (
+            ("predictions", "predictions.csv"), ("history", "history.csv"), ("checkpoint", "model.pt"),
+            ("provenance", "provenance.json"))},
+        "params": {"run": {"backbone_params": TINY["backbones"]["magpie_mlp"], "method_params": {},
+                           "train_params": train_settings(TINY, "magpie_mlp", "erm", "phonons_top"), "seeds": [0, 1]},
+                   "predict_train": True},
+        "wildcards": {"task": "phonons_top", "backbone": "magpie_mlp", "method": "erm"},
+        "log": [f"{log_dir}/seed{s}.log" for s in (0, 1)], "config": TINY}
+
+    def job(kill_at):
+        code = SEEDS_JOB.format(repo=str(REPO), spec=json.dumps(spec), kill_at=kill_at,
+                                script=str(REPO / "scripts" / "train.py"))
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+
+    epochs = TINY["train"]["max_epochs"]  # patience > max_epochs: every seed trains them all
+    killed = job(kill_at=epochs + 2)  # in seed 1's second epoch
+    assert killed.returncode != 0, killed.stderr[-3000:]
+    assert f"train_seeds interrupted (log: {log_dir}/seed1.log)" in killed.stderr, killed.stderr[-3000:]
+    seed0, seed1, logs = tmp_path / run_dir.format(0), tmp_path / run_dir.format(1), tmp_path / log_dir
+    assert (seed0 / "predictions.csv").exists() and (seed0 / "resume-main.pt").exists()
+    assert not (seed1 / "predictions.csv").exists() and (seed1 / "resume-main.pt").exists()
+    first_log = (logs / "seed0.log").read_text()
+    for path in [p for p in (seed0, seed1) for p in p.iterdir() if p.suffix != ".pt"] + list(logs.glob("*.log")):
+        path.unlink()  # Snakemake deletes a failed job's outputs and logs before it runs the job again
+
+    rerun = job(kill_at=0)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    for seed, run in enumerate((seed0, seed1)):
+        pd.testing.assert_frame_equal(pd.read_csv(run / "predictions.csv"),
+                                      pd.read_csv(finished_run / run_dir.format(seed) / "predictions.csv"))
+        provenance = json.loads((run / "provenance.json").read_text())
+        assert provenance["attempt_logs"] == [f"{log_dir}/seed{seed}.log.attempt1", f"{log_dir}/seed{seed}.log"]
+        assert provenance["epochs_run"] == epochs
+        assert (provenance["attempts"], provenance["resumed_from_epoch"]) == ((1, epochs) if seed == 0 else (2, 1))
+    assert "finished in an earlier attempt, restored" in (logs / "seed0.log").read_text()
+    assert (logs / "seed0.log.attempt1").read_text() == first_log  # the killed attempt's training log is kept
+    assert sorted(p.name for p in logs.iterdir()) == ["seed0.log", "seed0.log.attempt1", "seed1.log",
+                                                      "seed1.log.attempt1"]
+    assert not list(tmp_path.glob("results/runs/**/resume-*.pt"))

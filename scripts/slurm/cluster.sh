@@ -385,6 +385,8 @@ config["seeds"] = config["seeds"][:1]
 config["methods"] = {name: entry for name, entry in config["methods"].items() if name in ("erm", "mex")}
 assert set(config["methods"]) == {"erm", "mex"}, "config/demo.yaml lost its erm or mex entry"
 config["train"]["max_epochs"] = 5
+# a cluster's layout, as config/config.yaml: one train job per run (the demo packs its seeds into train_seeds jobs)
+config["resources"]["seeds_in_one_job"] = False
 yaml.safe_dump(config, open(sys.argv[2], "w"))
 EOF
 }

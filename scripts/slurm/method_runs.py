@@ -8,8 +8,9 @@ Snakemake then retrains that method's runs of every task, backbone and seed, and
 when it has a selection grid, re-evaluates them and rebuilds whatever depends on them (selection, tables,
 figures); no other method's run is touched. The list comes from the workflow's own DAG (the summary lists every
 output with the rule making it), so it is right for any config. A row is the method's when it comes from one of
-the training rules (default: train, train_grid_point) and its path matches one of the output-directory patterns
-of workflow/rules/common.smk (RUN_DIR, POINT_DIR, ...: every `NAME = "results/...{method}..."`) with that method.
+the training rules (default: train, train_seeds, train_grid_point) and its path matches one of the output-directory
+patterns of workflow/rules/common.smk (RUN_DIR, POINT_DIR, ...: every `NAME = "results/...{method}..."`) with that
+method.
 Exit status 2, printing nothing, when the method has no training output in the summary.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_TRAINING_RULES = ("train", "train_grid_point")
+DEFAULT_TRAINING_RULES = ("train", "train_seeds", "train_grid_point")
 WILDCARD_PATTERNS = {"seed": r"\d+"}  # everything else: one path component
 
 
@@ -52,7 +53,9 @@ def method_outputs(summary: str, method: str, training_rules=DEFAULT_TRAINING_RU
             if match:
                 methods.add(match.group("method"))
                 if match.group("method") == method and match.group(0) not in jobs:
-                    jobs.add(match.group(0))  # a job's outputs share its directory: forcing one forces the job
+                    # one output per directory: forcing one forces its job (a train_seeds job's seeds: each
+                    # folder's output forces the same job, once)
+                    jobs.add(match.group(0))
                     found.append(fields[0])
                 break
     return found, methods

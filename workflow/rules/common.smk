@@ -61,6 +61,14 @@ RESOURCES = {"train_threads": 2, "gpu_backbones": ["painn", "equiformer_v2"], **
 #: trains in turn (config `resources.per_backbone`; a backbone not listed gets these)
 TRAIN_RESOURCE_DEFAULTS = {"runtime": 720, "mem_mb": 8000, "grid_points_per_job": 1}
 RUN_DIR = "results/runs/{task}/{backbone}/{method}/seed{seed}"
+#: config `resources.seeds_in_one_job`: every seed of a (task, backbone, method) trained in turn by one train_seeds job
+#: (a small CPU grid, where each job's interpreter start-up costs more than its training) instead of one train job
+#: per seed (the default: a partial rerun or a failure touches one run, and each run gets its own cluster job)
+SEEDS_IN_ONE_JOB = bool(RESOURCES.get("seeds_in_one_job", False))
+METHOD_PATTERN, SEED_PATTERN = r"[A-Za-z0-9_\-+]+", r"\d+"
+#: a wildcard pattern that matches nothing: of train and train_seeds, the rule the config does not use can never
+#: produce a file, so every run has exactly one producing rule
+NO_MATCH = r"(?!)"
 # one selection job's grid points, p000-p017: trained in turn by one train_grid_point job
 POINT_DIR = "results/selection/{task}/{backbone}/{method}/{points}"
 SELECTION = config.get("selection") or {}
@@ -76,8 +84,8 @@ wildcard_constraints:
     task=r"[A-Za-z0-9_\-]+",
     dataset=r"[A-Za-z0-9_\-]+",
     backbone=r"[A-Za-z0-9_\-]+",
-    method=r"[A-Za-z0-9_\-+]+",
-    seed=r"\d+",
+    method=METHOD_PATTERN,
+    seed=SEED_PATTERN,
     points=r"p\d{3}-p\d{3}",
 
 
@@ -168,11 +176,18 @@ def chunk_points(wildcards):
     return [(point_id(i), grid[i]) for i in chunk_point_indices(wildcards.points)]
 
 
+def runs_per_job(wildcards):
+    """How many runs a training job trains in turn: its grid points (train_grid_point), one (train), or every
+    seed (train_seeds: no seed wildcard)."""
+    if "points" in wildcards.keys():
+        return len(chunk_point_indices(wildcards.points))
+    return 1 if "seed" in wildcards.keys() else len(SEEDS)
+
+
 def train_runtime(wildcards, attempt):
-    """Minutes: the backbone's runtime per run, times the job's grid points, times the attempt (a job that ran out
-    of time is resubmitted with more: `retries`)."""
-    n_runs = len(chunk_point_indices(wildcards.points)) if "points" in wildcards.keys() else 1
-    return backbone_resources(wildcards.backbone)["runtime"] * n_runs * attempt
+    """Minutes: the backbone's runtime per run, times the job's runs (grid points or seeds), times the attempt (a
+    job that ran out of time is resubmitted with more: `retries`)."""
+    return backbone_resources(wildcards.backbone)["runtime"] * runs_per_job(wildcards) * attempt
 
 
 def train_mem_mb(wildcards, attempt):
@@ -228,6 +243,12 @@ def run_params(wildcards):
 def final_run_params(wildcards):
     """run_params of a final run: its seed (its selected grid point, if any, is an input file)."""
     return {**run_params(wildcards), "seed": int(wildcards.seed)}
+
+
+def seeds_run_params(wildcards):
+    """run_params of a train_seeds job: every seed, trained in turn (the selected grid point, if any, is an input
+    file, as for train)."""
+    return {**run_params(wildcards), "seeds": [int(seed) for seed in SEEDS]}
 
 
 def grid_run_params(wildcards):

@@ -7,7 +7,8 @@ rule train:
     """One (method, backbone, task, seed) run: SPEC §5 protocol, best-val checkpoint, val/test predictions.
     With a selection grid for the method, it trains the selected grid point's hyper-parameters.
     Runtime and memory come from config `resources.per_backbone`; a failed attempt is retried with the runtime
-    scaled by the attempt, and it resumes from the run's per-epoch checkpoint."""
+    scaled by the attempt, and it resumes from the run's per-epoch checkpoint. Not with `resources.seeds_in_one_job`
+    (train_seeds trains the runs then)."""
     input:
         unpack(final_train_inputs),
     output:
@@ -17,6 +18,8 @@ rule train:
         provenance=f"{RUN_DIR}/provenance.json",
     log:
         RUN_DIR.replace("results/runs", "results/logs/train") + ".log",
+    wildcard_constraints:
+        seed=NO_MATCH if SEEDS_IN_ONE_JOB else SEED_PATTERN,
     retries: RESOURCES.get("retries", 1)
     conda:
         "../../envs/torch.yaml"
@@ -27,6 +30,38 @@ rule train:
         gpu=gpu_count,
     params:
         run=final_run_params,  # one callable, not five: Snakemake inspects each callable of each job it plans
+        predict_train=True,
+    script:
+        "../../scripts/train.py"
+
+
+rule train_seeds:
+    """With `resources.seeds_in_one_job`: every seed of one (method, backbone, task), trained in turn in one job (one
+    interpreter start-up instead of one per seed), each into its own run folder and log exactly as train writes them.
+    Runtime: the backbone's per run, times the seeds, times the attempt. A rerun of a killed job restores the seeds
+    it finished (from their resume checkpoints, kept until the whole job is done) and resumes the one it was
+    training."""
+    input:
+        unpack(final_train_inputs),
+    output:
+        predictions=expand(f"{RUN_DIR}/predictions.csv", seed=SEEDS, allow_missing=True),
+        history=expand(f"{RUN_DIR}/history.csv", seed=SEEDS, allow_missing=True),
+        checkpoint=expand(f"{RUN_DIR}/model.pt", seed=SEEDS, allow_missing=True),
+        provenance=expand(f"{RUN_DIR}/provenance.json", seed=SEEDS, allow_missing=True),
+    log:
+        expand(RUN_DIR.replace("results/runs", "results/logs/train") + ".log", seed=SEEDS, allow_missing=True),
+    wildcard_constraints:
+        method=METHOD_PATTERN if SEEDS_IN_ONE_JOB else NO_MATCH,
+    retries: RESOURCES.get("retries", 1)
+    conda:
+        "../../envs/torch.yaml"
+    threads: RESOURCES["train_threads"]
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
+        gpu=gpu_count,
+    params:
+        run=seeds_run_params,
         predict_train=True,
     script:
         "../../scripts/train.py"
