@@ -48,16 +48,15 @@ def activation_and_slope(z: torch.Tensor, name: str) -> tuple[torch.Tensor, torc
 
 @dataclass
 class LabelGrid:
-    """l̂(y) at G grid points (unit), step · dl̂/dy there (slope), l̂ at the G - 1 interval midpoints."""
+    """[l̂ at G grid points; step · dl̂/dy there; l̂ at the G - 1 interval midpoints] as one [3 G - 1, d] matrix
+    (``stacked``: one matrix product with the materials gives values, slopes and midpoint values)."""
     low: float
     step: float
-    unit: torch.Tensor
-    slope: torch.Tensor
-    midpoint_unit: torch.Tensor
+    stacked: torch.Tensor
 
     @property
     def points(self) -> int:
-        return len(self.unit)
+        return (len(self.stacked) + 1) // 3
 
 
 def label_grid(weight: torch.Tensor, bias: torch.Tensor, activation: str, low: float, high: float,
@@ -74,28 +73,36 @@ def label_grid(weight: torch.Tensor, bias: torch.Tensor, activation: str, low: f
     midpoints = torch.addcmul(bias, (y[:-1] + 0.5 * step).unsqueeze(-1), weight)
     midpoint_label = activation_and_slope(midpoints, activation)[0]
     midpoint_unit = midpoint_label / torch.linalg.vector_norm(midpoint_label, dim=-1, keepdim=True).clamp_min(_EPS)
-    return LabelGrid(low, step, unit, unit_slope * step, midpoint_unit)
+    return LabelGrid(low, step, torch.cat([unit, unit_slope * step, midpoint_unit]))
 
 
 class CosineTable:
-    """Scores of one chunk of materials: [B, C] candidates -> [B, C] cosines, by the interpolant of a LabelGrid."""
+    """Scores by the interpolant of a LabelGrid: [B, C] candidates of B materials -> [B, C] cosines. ``rows``
+    gives the table of a chunk of those materials without copying."""
 
-    def __init__(self, coefficients: torch.Tensor, grid: LabelGrid, max_error: float):
-        rows, intervals, _ = coefficients.shape
-        # one plane per coefficient, rows' intervals end to end: each is read by one index_select, several times
-        # faster on a CPU than a gather per coefficient from [B, 4 (G - 1)]
-        self.planes = coefficients.permute(2, 0, 1).reshape(4, rows * intervals).contiguous()
-        self.row_start = torch.arange(rows, device=coefficients.device).unsqueeze(1) * intervals
-        self.low, self.step, self.last_interval = grid.low, grid.step, intervals - 1
-        self.points, self.max_error = grid.points, max_error  # what the check settled on, for reports and tests
+    def __init__(self, planes: torch.Tensor, grid: LabelGrid, max_error: float):
+        # one [B, G - 1] plane per coefficient: each is read by one index_select per call, several times faster on
+        # a CPU than a gather per coefficient from [B, G - 1, 4]
+        self.planes, self.grid, self.max_error = planes, grid, max_error
+        self.low, self.step, self.last_interval = grid.low, grid.step, planes.shape[2] - 1
+        self.points = grid.points  # what the check settled on, for reports and tests
+
+    @classmethod
+    def from_coefficients(cls, coefficients: torch.Tensor, grid: LabelGrid, max_error: float) -> "CosineTable":
+        """coefficients: [B, G - 1, 4] (c0..c3 of each interval)."""
+        return cls(coefficients.permute(2, 0, 1).contiguous(), grid, max_error)
+
+    def rows(self, start: int, stop: int) -> "CosineTable":
+        return CosineTable(self.planes[:, start:stop], self.grid, self.max_error)
 
     def __call__(self, candidates: torch.Tensor) -> torch.Tensor:
         # the position in float64: in float32, t (up to G) keeps only ~1e-3 of an interval at G = 8,192
-        t = (candidates.double() - self.low) / self.step
+        t = candidates.double().sub_(self.low).div_(self.step)
         interval = t.floor().clamp_(0, self.last_interval)
-        f = (t - interval).float()
-        index = (interval.long() + self.row_start[:len(candidates)]).flatten()
-        c0, c1, c2, c3 = (plane.index_select(0, index).view_as(f) for plane in self.planes)
+        f = t.sub_(interval).float()
+        row_start = torch.arange(len(candidates), device=candidates.device).unsqueeze(1) * (self.last_interval + 1)
+        index = (interval.long() + row_start).flatten()
+        c0, c1, c2, c3 = (plane.reshape(-1).index_select(0, index).view_as(f) for plane in self.planes)
         return torch.addcmul(c0, torch.addcmul(c1, torch.addcmul(c2, c3, f), f), f)
 
 
@@ -106,7 +113,8 @@ def hermite_coefficients(values: torch.Tensor, slopes: torch.Tensor) -> torch.Te
 
 
 class CosineTables:
-    """The label grids of one prediction call (finer ones built when a chunk needs them), and a table per chunk."""
+    """The label grids of one label encoder (finer ones built when some materials need them), and the table of the
+    materials of a prediction call."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, activation: str, low: float, high: float,
                  tolerance: float = TOLERANCE, first_points: int = FIRST_POINTS, max_points: int = MAX_POINTS):
@@ -121,8 +129,8 @@ class CosineTables:
         return self._grids[points]
 
     def for_materials(self, x: torch.Tensor) -> CosineTable | None:
-        """The table of materials x [B, d] whose midpoint error is within the tolerance; None if no grid up to
-        max_points reaches it (score those materials directly)."""
+        """The table of materials x [B, d] whose midpoint error is within the tolerance for every one of them; None
+        if no grid up to max_points reaches it (score those materials directly)."""
         with torch.autocast(x.device.type, enabled=False):  # the table is float32 whatever the precision of x
             return self._table(F.normalize(x.detach().double(), dim=-1, eps=_EPS))
 
@@ -130,11 +138,14 @@ class CosineTables:
         points = self.first_points
         while points <= self.max_points:
             grid = self._grid(points)
-            coefficients = hermite_coefficients((grid.unit @ unit_x.T).T, (grid.slope @ unit_x.T).T)
+            # values, slopes and midpoint values of every material in one matrix product
+            products = (grid.stacked @ unit_x.T).T
+            values, slopes, exact_at_midpoints = products.split([points, points, points - 1], dim=1)
+            coefficients = hermite_coefficients(values, slopes)
             at_midpoints = coefficients @ torch.tensor([1, 0.5, 0.25, 0.125], dtype=unit_x.dtype,
                                                        device=unit_x.device)
-            error = float((at_midpoints - (grid.midpoint_unit @ unit_x.T).T).abs().max())
+            error = float((at_midpoints - exact_at_midpoints).abs().max())
             if error <= self.tolerance / 4:
-                return CosineTable(coefficients.float(), grid, error)
+                return CosineTable.from_coefficients(coefficients.float(), grid, error)
             points *= 2
         return None

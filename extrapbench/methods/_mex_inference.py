@@ -68,14 +68,16 @@ class MEXInference:
         # the search's generator and every tensor it makes live where the parameters (and x) live
         generator = torch.Generator(device=x.device).manual_seed(h["search_seed"])
         tables = self._cosine_tables()
+        table = tables.for_materials(x) if tables is not None else None  # every material's, one matrix product
         out = []
-        for chunk in x.split(h["search_chunk_size"] or SEARCH_CHUNK[x.device.type == "cpu"]):
+        chunk_size = h["search_chunk_size"] or SEARCH_CHUNK[x.device.type == "cpu"]
+        for start in range(0, len(x), chunk_size):
+            chunk = x[start:start + chunk_size]
             exact = lambda candidates, x_chunk=chunk: self.inference_scores(x_chunk, candidates)  # noqa: E731
-            table = tables.for_materials(chunk) if tables is not None else None
             out.append(monte_carlo_argmax(
-                exact if table is None else table, len(chunk), self.candidate_low, self.candidate_high,
-                h["num_candidates"], h["search_iterations"], h["search_noise"], h["search_shrink"],
-                generator=generator, device=x.device, answer=h["search_answer"],
+                exact if table is None else table.rows(start, start + len(chunk)), len(chunk), self.candidate_low,
+                self.candidate_high, h["num_candidates"], h["search_iterations"], h["search_noise"],
+                h["search_shrink"], generator=generator, device=x.device, answer=h["search_answer"],
                 rescore=None if table is None else exact))
         return torch.cat(out)
 
