@@ -190,7 +190,7 @@ class MEX(MEXInference, Method):
         "candidate_range": "prior",            # prior | train_margin | dataset
         "range_prior": [-10.0, 10.0],          # prior: [low, high] in transformed-target units (release)
         "range_margin": 1.0,                   # train_margin: widen by this many train-label spans per side
-        "search_chunk_size": None,             # materials searched at once; None: 16 on a CPU, 64 on a GPU
+        "search_chunk_size": None,             # materials searched at once; None: 32 on a CPU, 64 on a GPU
         "search_scoring": "table",             # table (cosine read from a checked table) | direct (encode each)
         "search_seed": 0,
     }
