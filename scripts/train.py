@@ -26,12 +26,13 @@ seeds = run.get("seeds")  # train_seeds: one output of each kind and one log per
 run_dirs = [Path(p).parent for p in (sm.output.predictions if seeds is not None else [sm.output.predictions])]
 
 
-def resuming(run_dir):
-    """A resume checkpoint in the run's folder means an earlier attempt was interrupted: keep its log."""
-    return any(run_dir.glob("**/resume-*.pt"))
+def resume_checkpoints(run_dir):
+    """The per-epoch checkpoints in a run's folder (extrapbench.training.stage_resume_path), grid points' included.
+    One there means an earlier attempt was interrupted: its log is kept."""
+    return list(run_dir.glob("**/resume-*.pt"))
 
 
-redirect_to_log(sm, resumable=True, resuming=resuming(run_dirs[0]))
+redirect_to_log(sm, resumable=True, resuming=bool(resume_checkpoints(run_dirs[0])))
 
 import json  # noqa: E402
 import shutil  # noqa: E402
@@ -89,14 +90,14 @@ elif seeds is not None:  # train_seeds: every seed, one after the other, each in
         if run_dir.name != f"seed{seed}":
             raise RuntimeError(f"train_seeds: output {sm.output.predictions[i]} is not seed {seed}'s")
         if i:  # the first seed's log took the output from the start
-            redirect_to_log(sm, resumable=True, resuming=resuming(run_dir), log=sm.log[i])
+            redirect_to_log(sm, resumable=True, resuming=bool(resume_checkpoints(run_dir)), log=sm.log[i])
         run_training(**common, seed=int(seed), attempt_logs=attempt_logs(), method_params=method_params,
                      train_params=train_params, run_dir=run_dir,
                      outputs={name: getattr(sm.output, name)[i] for name in ("predictions", "history",
                                                                               "checkpoint", "provenance")},
                      selection=selection, keep_resume=True)
     for run_dir in run_dirs:  # done: the resume checkpoints go
-        for path in run_dir.glob("resume-*.pt"):
+        for path in resume_checkpoints(run_dir):
             path.unlink()
 else:
     train_params, method_params, selection = final_settings()

@@ -29,7 +29,8 @@ SMOOTH_ACTIVATIONS = ("silu", "tanh", "gelu")
 FIRST_POINTS = 1024
 MAX_POINTS = 1 << 15
 TOLERANCE = 1e-6
-_EPS = 1e-8  # as cosine_to_each: |x| and |l| clamped below at eps
+#: |x| and |l| are clamped below at this before dividing, here and in the direct cosine (_mex_inference)
+COSINE_EPS = 1e-8
 
 
 def activation_and_slope(z: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,13 +68,17 @@ def label_grid(weight: torch.Tensor, bias: torch.Tensor, activation: str, low: f
     y = torch.linspace(low, high, points, device=weight.device, dtype=weight.dtype)
     label, slope = activation_and_slope(torch.addcmul(bias, y.unsqueeze(-1), weight), activation)
     slope = slope * weight                                                        # dl/dy
-    norm = torch.linalg.vector_norm(label, dim=-1, keepdim=True).clamp_min(_EPS)
-    unit = label / norm
+    unit, norm = _unit_rows(label)
     unit_slope = (slope - unit * (unit * slope).sum(-1, keepdim=True)) / norm     # d(l/|l|)/dy
     midpoints = torch.addcmul(bias, (y[:-1] + 0.5 * step).unsqueeze(-1), weight)
-    midpoint_label = activation_and_slope(midpoints, activation)[0]
-    midpoint_unit = midpoint_label / torch.linalg.vector_norm(midpoint_label, dim=-1, keepdim=True).clamp_min(_EPS)
+    midpoint_unit, _ = _unit_rows(activation_and_slope(midpoints, activation)[0])
     return LabelGrid(low, step, torch.cat([unit, unit_slope * step, midpoint_unit]))
+
+
+def _unit_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """rows / |rows| and |rows| (clamped below at COSINE_EPS), row-wise."""
+    norm = torch.linalg.vector_norm(rows, dim=-1, keepdim=True).clamp_min(COSINE_EPS)
+    return rows / norm, norm
 
 
 class CosineTable:
@@ -84,8 +89,13 @@ class CosineTable:
         # one [B, G - 1] plane per coefficient: each is read by one index_select per call, several times faster on
         # a CPU than a gather per coefficient from [B, G - 1, 4]
         self.planes, self.grid, self.max_error = planes, grid, max_error
-        self.low, self.step, self.last_interval = grid.low, grid.step, planes.shape[2] - 1
-        self.points = grid.points  # what the check settled on, for reports and tests
+        rows, intervals = planes.shape[1:]
+        self.row_start = torch.arange(rows, device=planes.device).unsqueeze(1) * intervals
+
+    @property
+    def points(self) -> int:
+        """The grid size the check settled on, for reports and tests."""
+        return self.grid.points
 
     @classmethod
     def from_coefficients(cls, coefficients: torch.Tensor, grid: LabelGrid, max_error: float) -> "CosineTable":
@@ -97,11 +107,10 @@ class CosineTable:
 
     def __call__(self, candidates: torch.Tensor) -> torch.Tensor:
         # the position in float64: in float32, t (up to G) keeps only ~1e-3 of an interval at G = 8,192
-        t = candidates.double().sub_(self.low).div_(self.step)
-        interval = t.floor().clamp_(0, self.last_interval)
+        t = candidates.double().sub_(self.grid.low).div_(self.grid.step)
+        interval = t.floor().clamp_(0, self.grid.points - 2)
         f = t.sub_(interval).float()
-        row_start = torch.arange(len(candidates), device=candidates.device).unsqueeze(1) * (self.last_interval + 1)
-        index = (interval.long() + row_start).flatten()
+        index = (interval.long() + self.row_start).flatten()
         c0, c1, c2, c3 = (plane.reshape(-1).index_select(0, index).view_as(f) for plane in self.planes)
         return torch.addcmul(c0, torch.addcmul(c1, torch.addcmul(c2, c3, f), f), f)
 
@@ -132,7 +141,7 @@ class CosineTables:
         """The table of materials x [B, d] whose midpoint error is within the tolerance for every one of them; None
         if no grid up to max_points reaches it (score those materials directly)."""
         with torch.autocast(x.device.type, enabled=False):  # the table is float32 whatever the precision of x
-            return self._table(F.normalize(x.detach().double(), dim=-1, eps=_EPS))
+            return self._table(F.normalize(x.detach().double(), dim=-1, eps=COSINE_EPS))
 
     def _table(self, unit_x: torch.Tensor) -> CosineTable | None:
         points = self.first_points

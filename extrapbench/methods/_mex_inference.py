@@ -11,19 +11,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from extrapbench.methods._mex_cosine_table import SMOOTH_ACTIVATIONS, CosineTables
+from extrapbench.methods._mex_cosine_table import COSINE_EPS, SMOOTH_ACTIVATIONS, CosineTables
 from extrapbench.methods._mex_search import monte_carlo_argmax
 
 SEARCH_SCORING = ("table", "direct")
-#: materials searched at once by default, {on a CPU: 32, elsewhere: 64}: on a CPU a chunk's [32, 2,000] tensors
-#: stay in cache and still split over two threads (1.1-1.3x faster per material than 16 or 64 at once, measured
-#: interleaved, 1 and 2 threads); a GPU wants the whole batch
-SEARCH_CHUNK = {True: 32, False: 64}
+#: materials searched at once by default: on a CPU a chunk's [32, 2,000] tensors stay in cache and still split over
+#: two threads (1.1-1.3x faster per material than 16 or 64 at once, measured interleaved, 1 and 2 threads); a GPU
+#: wants the whole batch
+CPU_SEARCH_CHUNK, DEVICE_SEARCH_CHUNK = 32, 64
 #: floats of label encodings scored at once on a CPU (1 MB: fits a core's L2 cache; benchmarks/workflow_cost.py mex)
 SCORE_BLOCK_ELEMENTS = 1 << 18
 
 
-def cosine_to_each(x: torch.Tensor, labels: torch.Tensor, eps: float = 1e-8, few_rows: bool = False
+def cosine_to_each(x: torch.Tensor, labels: torch.Tensor, eps: float = COSINE_EPS, few_rows: bool = False
                    ) -> torch.Tensor:
     """cos(x_b, labels_b,k): x [B, d], labels [B, K, d] -> [B, K]. The unit x is dotted with each label row by
     a batched matrix product: several times faster than F.cosine_similarity with broadcasting, which
@@ -71,7 +71,7 @@ class MEXInference:
         tables = self._cosine_tables()
         table = tables.for_materials(x) if tables is not None else None  # every material's, one matrix product
         out = []
-        chunk_size = h["search_chunk_size"] or SEARCH_CHUNK[x.device.type == "cpu"]
+        chunk_size = h["search_chunk_size"] or (CPU_SEARCH_CHUNK if x.device.type == "cpu" else DEVICE_SEARCH_CHUNK)
         for start in range(0, len(x), chunk_size):
             chunk = x[start:start + chunk_size]
             exact = lambda candidates, x_chunk=chunk: self.inference_scores(x_chunk, candidates)  # noqa: E731
@@ -92,8 +92,7 @@ class MEXInference:
         linear = self.label_encoder[0]
         # kept while the label encoder is unchanged (a validation pass calls predict once per batch): an in-place
         # update (optimiser step, EMA swap, load_state_dict) bumps a tensor's _version, a new tensor its data_ptr
-        key = tuple((p.data_ptr(), p._version) for p in (linear.weight, linear.bias)) + (
-            h["label_activation"], self.candidate_low, self.candidate_high)
+        key = tuple((p.data_ptr(), p._version) for p in (linear.weight, linear.bias))
         cached = getattr(self, "_cosine_tables_cache", None)
         if cached is None or cached[0] != key:
             cached = key, CosineTables(linear.weight[:, 0], linear.bias, h["label_activation"], self.candidate_low,

@@ -42,12 +42,13 @@ def resample_indices(weights: torch.Tensor, num_samples: int, generator: torch.G
 def _count_at_or_below(cumulative: torch.Tensor, u: torch.Tensor, max_steps: int = 8) -> torch.Tensor | None:
     """#(cumulative[b] <= u[b, i]) for every query: torch.searchsorted(cumulative, u, right=True), exactly.
 
-    Each row's [0, total] is cut into K equal buckets and every boundary c_k is filed under its bucket; a query
-    starts at the number of boundaries in the buckets before its own (all of them <= u: bucket() is monotone,
-    the same float operations on boundaries and queries) and adds the boundaries of its own bucket that are <= u.
-    That takes as many steps as the fullest bucket holds boundaries: one or two when the weights are of similar
-    size (softmax of cosines: at most e^2 apart). None (use searchsorted) when a bucket holds more than
-    max_steps, e.g. a softmax peaked on a few candidates, or when a row's total is not a positive number."""
+    Each row's [0, total] is cut into K equal buckets and every boundary c_k is filed under its bucket. bucket() is
+    monotone (the same float operations on boundaries and queries), so every boundary of an earlier bucket than the
+    query's is <= u and every one of a later bucket is > u: a query starts at the number of boundaries before its
+    bucket and counts, of the next T boundaries (T: the most any bucket holds), those <= u, stopping at the row's
+    end. T is one or two when the weights are of similar size (softmax of cosines: at most e^2 apart). None (use
+    searchsorted) when T exceeds max_steps, e.g. a softmax peaked on a few candidates, or when a row's total is
+    not a positive number."""
     rows, k = cumulative.shape
     total = cumulative[:, -1:]
     if not bool(torch.isfinite(total).all() and (total > 0).all()):
@@ -64,13 +65,12 @@ def _count_at_or_below(cumulative: torch.Tensor, u: torch.Tensor, max_steps: int
     if steps > max_steps:
         return None
     before = per_bucket.cumsum(dim=1).sub_(per_bucket)
-    query_bucket = bucket(u)
-    start = take_per_row(before, query_bucket, row_start)
-    in_bucket = take_per_row(per_bucket, query_bucket, row_start)
+    start = take_per_row(before, bucket(u), row_start)
     above_start = torch.zeros_like(u, dtype=torch.uint8)  # boundaries of the query's bucket that are <= u
     for step in range(steps):
-        boundary = take_per_row(cumulative, (start + step).clamp_(max=k - 1), row_start)
-        above_start += (boundary <= u) & (in_bucket > step)
+        position = start + step
+        boundary = take_per_row(cumulative, position.clamp(max=k - 1), row_start)
+        above_start += (boundary <= u) & (position < k)
     return start.add_(above_start)
 
 
