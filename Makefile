@@ -68,12 +68,12 @@ SNAKEMAKE = $(BIN)/snakemake $(if $(PROFILE),--profile $(if $(wildcard $(PROFILE
 	$(if $(CONFIG),--configfile $(CONFIG)) $(SMK_ARGS)
 # the rules that train (rerun-method forces them, figures never runs them), that evaluate a run's predictions, and
 # that turn evaluated runs into tables and figures (tests/test_cluster_commands.py checks every rule is classified)
-TRAIN_RULES := train train_seeds train_grid_point
+TRAIN_RULES := train train_seeds train_grid_point predict_reference
 EVALUATE_RULES := evaluate_runs
 REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_range table_running_time \
 	statistics_report table_provenance plot_label_distributions plot_parity plot_detection_recall \
 	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \
-	table_provenance_other_split_tasks
+	table_provenance_other_split_tasks table_skill table_extrapolation_penalty plot_mae_vs_references
 
 .PHONY: rerun-method figures test-slurm reproduce-paper download
 

@@ -25,7 +25,7 @@ from extrapbench.config import ConfigError, load_yaml_file, registry_errors, res
 
 PACKAGE = Path(__file__).resolve().parent
 #: bumped when the facts stored change shape
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 
 
 def code_fingerprint(schema_path: str | Path) -> str:
@@ -53,11 +53,19 @@ def config_key(config: Dict[str, Any], schema_path: str | Path) -> str:
 
 
 def registry_facts(config: Dict[str, Any]) -> Dict[str, Any]:
-    """What the Snakefile needs to know of the configured entries: each backbone's input kind."""
-    from extrapbench.registry import BACKBONES
+    """What the Snakefile needs to know of the configured entries: each backbone's input kind, and whether each
+    reference predictor reads Magpie features / needs a split with a held-out side."""
+    from extrapbench.config import configured_references
+    from extrapbench.reference_runs import resolve_reference
+    from extrapbench.registry import BACKBONES, REFERENCES
 
+    references = {}
+    for name, params in configured_references(config).items():
+        cls = REFERENCES.get(resolve_reference(name, params)[0])
+        references[name] = {"needs_features": bool(cls.needs_features), "needs_side": bool(cls.needs_side)}
     return {"backbone_input_kinds": {name: BACKBONES.get(resolve_entry(name, params)[0]).input_kind
-                                     for name, params in (config.get("backbones") or {}).items()}}
+                                     for name, params in (config.get("backbones") or {}).items()},
+            "references": references}
 
 
 def check_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config",

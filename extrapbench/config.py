@@ -102,6 +102,7 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
             # the values: type and range as the module declares them (extrapbench.hparams)
             messages += check_all(cls, {k: v for k, v in params.items() if k in known}, f"{kind}.{name}")
     messages += train_override_errors(config, tasks)
+    messages += reference_errors(config, tasks)
     messages += unrunnable_task_errors(config, tasks)
     messages += selection_errors(config, schema)
     return messages
@@ -129,6 +130,69 @@ def train_override_errors(config: Dict[str, Any], tasks) -> List[str]:
             if name is not None and name not in methods:
                 messages.append(f"at 'ablations': {role} {name!r} is not one of the configured methods "
                                 f"{sorted(methods)}")
+    return messages
+
+
+#: the reference predictors a config runs when it has no `references:` key (extrapbench.references)
+DEFAULT_REFERENCES = ("edge_train", "edge_known", "train_mean", "random_forest", "ridge")
+#: the in-distribution twins' methods when the config has no `in_distribution:` key
+DEFAULT_IN_DISTRIBUTION = {"methods": ["erm"], "seed": 0}
+#: a random twin's task id: `<range task>_random`
+RANDOM_TWIN_SUFFIX = "_random"
+
+
+def configured_references(config: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """name -> params of the reference predictors to run: the config's `references:` (null / {}: none), all of
+    DEFAULT_REFERENCES at their defaults when the key is absent."""
+    if "references" not in config:
+        return {name: {} for name in DEFAULT_REFERENCES}
+    return {str(name): dict(params or {}) for name, params in (config["references"] or {}).items()}
+
+
+def in_distribution_settings(config: Dict[str, Any]) -> Dict[str, Any]:
+    """{methods, seed} of the in-distribution twins (no methods: none)."""
+    if "in_distribution" not in config:
+        return dict(DEFAULT_IN_DISTRIBUTION)
+    settings = config["in_distribution"] or {"methods": []}
+    return {**DEFAULT_IN_DISTRIBUTION, **settings}
+
+
+def reference_errors(config: Dict[str, Any], tasks) -> List[str]:
+    """Reference entries that the registry does not know or whose values are wrong, a reference named like a
+    method (their run folders would collide), in-distribution methods that are not configured, and random
+    twins whose names are taken by another task."""
+    from extrapbench.hparams import check_all
+    from extrapbench.reference_runs import resolve_reference
+    from extrapbench.registry import REFERENCES
+
+    messages = []
+    methods = config.get("methods") or {}
+    for name, params in configured_references(config).items():
+        registered, params = resolve_reference(name, params)
+        try:
+            cls = REFERENCES.get(registered)
+        except KeyError as exc:
+            messages.append(f"at 'references.{name}': {exc.args[0]}" if registered != name
+                            else f"at 'references': {exc.args[0]}")
+            continue
+        if name in methods:
+            messages.append(f"at 'references.{name}': {name!r} is also a method entry; a reference and a method "
+                            f"share the run folders results/runs/<task>/<backbone>/<name>: rename one")
+        for key in sorted(set(params) - set(cls.defaults)):
+            messages.append(f"at 'references.{name}': unknown hyper-parameter {key!r}; known: "
+                            f"{sorted(cls.defaults)}")
+        messages += check_all(cls, {k: v for k, v in params.items() if k in cls.defaults}, f"references.{name}")
+    for method in in_distribution_settings(config)["methods"]:
+        if method not in methods:
+            messages.append(f"at 'in_distribution.methods': {method!r} is not one of the configured methods "
+                            f"{sorted(methods)}")
+    selected = [*(config.get("tasks") or []), *(config.get("other_split_tasks") or [])]
+    for task_id in config.get("tasks") or []:
+        twin = f"{task_id}{RANDOM_TWIN_SUFFIX}"
+        if in_distribution_settings(config)["methods"] and (twin in selected or twin in (config.get(
+                "task_definitions") or {})):
+            messages.append(f"at 'in_distribution': the random twin of task {task_id!r} is named {twin!r}, which is "
+                            f"already a task of this config; rename that task or set in_distribution: null")
     return messages
 
 

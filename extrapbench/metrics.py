@@ -15,6 +15,8 @@ Conventions chosen here, because neither paper states them:
   (the paper's Figure 5) and precision / F1 on train ∪ val ∪ test, where a train sample predicted beyond the
   train range is a false positive; on val ∪ test alone every sample of a range split is extrapolative, so
   precision would be 1 by construction. Without train predictions precision and F1 are null.
+* ``detect_recall_release`` is the recall as the MEX authors' release computes it (``release_detection_recall``),
+  next to ours: on val ∪ test, against the held-out labels' inner edge instead of the train range.
 """
 from __future__ import annotations
 
@@ -31,13 +33,15 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-#: GM floor: an exactly-zero error would send log() to -inf (SPEC §6).
+#: GM's stand-in for an exactly-zero error, which would send log() to -inf (SPEC §6). As the MEX authors' release
+#: (compute_res_metric.py) does, only exact zeros are replaced: an error between 0 and 1e-10 is kept as it is
+#: (SPEC §6's max(|y - ŷ|, 1e-10) would raise it to 1e-10).
 GM_ERROR_FLOOR = 1e-10
 
 #: Keys of ``metrics.json`` besides the run identifiers, in the order they are written.
 METRIC_KEYS = (
     "mae", "gm", "spearman", "r2", "val_mae",
-    "detect_recall", "detect_precision", "detect_f1",
+    "detect_recall", "detect_precision", "detect_f1", "detect_recall_release",
     "seconds_per_sample",
 )
 RUN_ID_KEYS = ("task", "backbone", "method", "seed")
@@ -45,6 +49,8 @@ RUN_ID_KEYS = ("task", "backbone", "method", "seed")
 #: One line each, for the tables' notes: what recall and precision are measured on.
 RECALL_DEFINITION = ("recall: share of the val ∪ test samples (all beyond the train range on the task's side) whose "
                      "prediction also lies beyond the train range on that side.")
+RELEASE_RECALL_DEFINITION = ("release recall (the MEX authors' code): share of all val ∪ test samples predicted below "
+                             "the largest val ∪ test label (bottom tasks) or above the smallest (top tasks).")
 PRECISION_DEFINITION = ("precision: share of the train ∪ val ∪ test samples predicted beyond the train range that "
                         "truly lie beyond it (a train sample predicted there is a false positive); F1 = 2PR/(P+R).")
 
@@ -72,11 +78,13 @@ def mae(y_true, y_pred) -> float:
 
 
 def error_geometric_mean(y_true, y_pred, floor: float = GM_ERROR_FLOOR) -> float:
-    """Geometric mean of the absolute errors, exp(mean(log(max(|y - ŷ|, floor)))), floor = 1e-10."""
+    """Geometric mean of the absolute errors, exp(mean(log(e))), e = |y - ŷ| with exact zeros replaced by
+    ``floor`` (1e-10), as the MEX authors' release computes it; nonzero errors below the floor are kept."""
     y_true, y_pred = _validated_pair(y_true, y_pred)
     if y_true.size == 0:
         return math.nan
-    errors = np.maximum(np.abs(y_true - y_pred), floor)
+    errors = np.abs(y_true - y_pred)
+    errors = np.where(errors == 0.0, floor, errors)
     return float(np.exp(np.mean(np.log(errors))))
 
 
@@ -161,6 +169,25 @@ def detection_scores(y_true, y_pred, train_min: float, train_max: float, side: s
     }
 
 
+def release_detection_recall(y_true, y_pred, side: str) -> float:
+    """Detection recall as the MEX authors' release computes it (``OCPTrainer.test_validation``): over the samples
+    passed (``run_metrics`` passes val ∪ test, as the release does), the share whose prediction lies strictly
+    below the largest of their true labels on a bottom task, strictly above the smallest on a top task.
+
+    It differs from ``detection_scores``' recall in its threshold, the inner edge of the held-out labels rather
+    than the train range's (they coincide when a label tied at the cut is in both parts, ``split_ties:
+    both_sides``), and in its denominator, every sample passed rather than the truly extrapolative ones. NaN on no
+    samples."""
+    y_true, y_pred = _validated_pair(y_true, y_pred)
+    if side not in ("top", "bottom"):
+        raise ValueError(f"side must be 'top' or 'bottom', got {side!r}")
+    if y_true.size == 0:
+        return math.nan
+    if side == "bottom":
+        return float(np.mean(y_pred < y_true.max()))
+    return float(np.mean(y_pred > y_true.min()))
+
+
 def _f1(precision: float, recall: float) -> float:
     """2PR / (P + R); NaN when either is undefined, 0 when both are 0."""
     if math.isnan(recall) or math.isnan(precision):
@@ -198,7 +225,8 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
     ``split_summary`` is the task's split JSON; ``provenance`` the run's provenance JSON. Test-set metrics: mae,
     gm, spearman, r2; ``val_mae`` on val; detection recall on val ∪ test against the train range; detection
     precision and F1 on train ∪ val ∪ test when the train rows are there (a train sample predicted beyond the
-    train range is a false positive), else null; ``seconds_per_sample`` is the test-set inference time recorded
+    train range is a false positive), else null; ``detect_recall_release`` the release's recall on val ∪ test
+    (null for a split without a side); ``seconds_per_sample`` is the test-set inference time recorded
     by training. NaN values are written as JSON null.
     """
     required = {"id", "split", "y_true", "y_pred"}
@@ -240,6 +268,7 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
         train_min, train_max = split_summary["train"]["min"], split_summary["train"]["max"]
         held_out = predictions[predictions["split"] != "train"]
         detection = detection_scores(held_out["y_true"], held_out["y_pred"], train_min, train_max, side)
+        release_recall = release_detection_recall(held_out["y_true"], held_out["y_pred"], side)
         if len(train) > 0:  # precision / F1 need the in-range samples, where the false positives are
             everything = detection_scores(predictions["y_true"], predictions["y_pred"], train_min, train_max, side)
             detection["precision"] = everything["precision"]
@@ -253,10 +282,12 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
         log.info("split side is %r: detection scores are not defined", side)
         detection = {"recall": math.nan, "precision": math.nan, "f1": math.nan,
                      "n_extrapolative": None, "n_detected": None, "n_true_positive": None}
+        release_recall = math.nan
     metrics.update({
         "detect_recall": detection["recall"],
         "detect_precision": detection["precision"],
         "detect_f1": detection["f1"],
+        "detect_recall_release": release_recall,
         "seconds_per_sample": provenance.get("inference_seconds_per_sample"),
         "n_test": int(len(test)),
         "n_val": int(len(val)),
@@ -307,9 +338,10 @@ def write_json_atomic(data: Mapping[str, Any], path: str | os.PathLike) -> None:
 
 
 def evaluate_runs(predictions_paths, split_path: str | os.PathLike, provenance_paths,
-                  metrics_paths) -> list[dict[str, Any]]:
+                  metrics_paths, backbone: str | None = None) -> list[dict[str, Any]]:
     """evaluate_run for several runs of one task (a method's seeds: one job), the split summary read once. The
-    three lists pair up in order; a failure is logged naming the run's predictions file, and raised."""
+    three lists pair up in order; a failure is logged naming the run's predictions file, and raised. `backbone`
+    names the backbone of runs whose provenance has none (a reference predictor's, shared by every backbone)."""
     with open(split_path) as split_file:
         split_summary = json.load(split_file)
     results = []
@@ -319,6 +351,8 @@ def evaluate_runs(predictions_paths, split_path: str | os.PathLike, provenance_p
             predictions = pd.read_csv(predictions_path, dtype={"id": str})
             with open(provenance_path) as provenance_file:
                 provenance = json.load(provenance_file)
+            if provenance.get("backbone") is None and backbone is not None:
+                provenance["backbone"] = backbone
             metrics = run_metrics(predictions, split_summary, provenance)
             write_json_atomic(metrics, metrics_path)
         except Exception:

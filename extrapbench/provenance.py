@@ -8,10 +8,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 PACKAGES = ("extrapbench", "torch", "torch_geometric", "fairchem-core", "matminer", "pymatgen", "numpy", "pandas",
-            "scipy", "snakemake")
+            "scipy", "scikit-learn", "snakemake")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -57,13 +55,15 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def device_description(device: torch.device) -> str:
+def device_description(device) -> str:
+    import torch  # here, not at the top: the reference predictors record provenance without torch
+
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def provenance(device: torch.device) -> dict[str, object]:
+def provenance(device) -> dict[str, object]:
     return {"versions": package_versions(), "git": git_commit(Path(__file__).resolve().parent),
             "code_sha256": code_digest(),
             "device": device_description(device), "host": platform.node(), "python": platform.python_version()}

@@ -65,3 +65,5 @@ class Registry:
 BACKBONES = Registry("backbone", "extrapbench.backbones")
 METHODS = Registry("method", "extrapbench.methods")
 SPLITS = Registry("split kind", "extrapbench.splits")
+#: reference predictors (extrapbench.references): no training loop, written as runs beside the methods' runs
+REFERENCES = Registry("reference predictor", "extrapbench.references")

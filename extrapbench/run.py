@@ -28,26 +28,14 @@ from extrapbench.hparams import check_all
 from extrapbench.methods.base import LabelContext
 from extrapbench.provenance import code_digest, file_digest, provenance
 from extrapbench.registry import BACKBONES, METHODS
+from extrapbench.run_inputs import PARTS, load_split, standardised_features
 from extrapbench.training import TrainConfig, predict_loader, seed_everything, stage_resume_path, train_stages
-
-PARTS = ("train", "val", "test")
-
-
-def load_split(split_json: str | os.PathLike, split_csv: str | os.PathLike) -> tuple[dict, pd.DataFrame]:
-    summary = json.loads(Path(split_json).read_text())
-    table = pd.read_csv(split_csv, dtype={"id": str}).set_index("id")
-    return summary, table
 
 
 def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, list]) -> Dict[str, list]:
     """Magpie features standardised with train statistics (constant columns left at 0)."""
-    features = pd.read_csv(features_csv, index_col=0)
-    features.index = features.index.astype(str)
-    train = features.loc[ids_by_part["train"]]
-    mean, std = train.mean(), train.std(ddof=0).replace(0.0, 1.0)
-    scaled = ((features - mean) / std).astype(np.float32)
-    return {part: [TensorSample(torch.from_numpy(row).unsqueeze(0)) for row in scaled.loc[ids].to_numpy()]
-            for part, ids in ids_by_part.items()}
+    scaled = standardised_features(features_csv, ids_by_part)
+    return {part: [TensorSample(torch.from_numpy(row).unsqueeze(0)) for row in rows] for part, rows in scaled.items()}
 
 
 def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) -> tuple[Dict[str, list], dict]:

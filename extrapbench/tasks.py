@@ -89,3 +89,14 @@ def get_tasks(extra_definitions: Dict[str, Dict[str, Any]] | None = None) -> Dic
         tasks[task_id] = Task(task_id, spec["dataset"], spec["target"], spec.get("transform", "none"),
                               spec["split"], dict(spec.get("split_params", {})))
     return tasks
+
+
+def random_twin(task: Task, twin_id: str, seed: int = 0) -> Task:
+    """The in-distribution twin of a range task: same dataset, target and transform, a random split with the
+    same part sizes (read from the range task's split when the twin's split runs: ``sizes_like``), so its error
+    is what the same backbone and method reach when the test materials are drawn from the whole range."""
+    if task.side not in ("top", "bottom"):
+        raise ValueError(f"task {task.id!r} has no held-out side: only a range task has a random twin")
+    return Task(twin_id, task.dataset, task.target, task.transform, "random",
+                {"test_fraction": task.split_params.get("test_fraction", 0.15),
+                 "val_fraction": task.split_params.get("val_fraction", 0.15), "seed": seed, "sizes_like": task.id})

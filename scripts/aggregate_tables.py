@@ -2,18 +2,21 @@
 all-methods tables, the ablation tables and the detection table.
 
 input:  metrics (list of metrics.json paths)
-output: summary (results/tables/summary.csv) and, per metric, named outputs ``{metric}_md``, ``{metric}_tex``
+output: summary (results/tables/summary.csv: the methods' rows), references_summary (optional: the reference
+        predictors' rows, results/tables/summary_references.csv) and, per metric, named outputs ``{metric}_md``, ``{metric}_tex``
         and ``{metric}_csv`` — at least mae, gm and spearman (Tables 2, 3, 6: the paper's eight methods, ranked
         within each backbone) — and ``{metric}_all_methods_{md,tex,csv}`` (every method entry, ranked within
         each backbone); any other metric of extrapbench.report.tables.HIGHER_IS_BETTER (r2, ...) is written too
         when the rule names its outputs. Optional: ``ablations_{md,tex,csv}`` (every ablation entry against its
         reference, Δ and paired p) and ``detection_{md,tex,csv}`` (recall; precision and F1 when train
         predictions exist).
-params: method_order, task_order, backbone_order (optional lists); not_applicable (optional list of
+params: method_order, task_order, backbone_order (optional lists); references (optional list: reference predictors'
+        names, shown as unranked rows under each backbone); not_applicable (optional list of
         {task, backbone, reason}: pairs left out by design, shown as "n/a" with the reason); std_ddof (optional,
         0 or 1, default 1: ddof of the std over seeds, config key std_ddof); method_entries (optional: the
         config's ``methods:`` mapping, to tell variants from methods); ablations (optional: the config key
-        ``ablations``); method_set (optional, "paper" (default) or "all": the rows of the ``{metric}`` tables)
+        ``ablations``); method_set (optional, "paper" (default) or "all": the rows of the ``{metric}`` tables);
+        detection_release_recall (optional, default false: add the release's recall column to the detection table)
 log:    one file.
 """
 import logging
@@ -45,9 +48,16 @@ def main(smk) -> None:
         logging.info("collected %d runs", len(runs))
         summary = summarize(runs, task_order=task_order, method_order=method_order,
                             backbone_order=backbone_order, std_ddof=std_ddof)
-        summary.to_csv(smk.output.summary, index=False)
+        references = [r for r in (getattr(smk.params, "references", None) or ()) if r in set(summary["method"])]
+        # summary.csv keeps the methods (what the rank analyses, figures and other tables read); the reference
+        # predictors' rows go to their own file
+        is_reference = summary["method"].isin(references)
+        summary[~is_reference].to_csv(smk.output.summary, index=False)
+        if getattr(smk.output, "references_summary", None):
+            summary[is_reference].to_csv(smk.output.references_summary, index=False)
         sets = method_sets(summary["method"].unique(), getattr(smk.params, "method_entries", None),
-                           getattr(smk.params, "ablations", None), method_order)
+                           getattr(smk.params, "ablations", None), method_order,
+                           references=references)
         logging.info("paper set %s; other methods %s; ablations %s", sets.paper, sets.others, sets.ablations)
         if main_set == "paper" and not sets.paper:
             main_set = "all"  # none of the paper's eight ran: the main tables hold every method
@@ -62,7 +72,7 @@ def main(smk) -> None:
                 if f"{metric}_mean" not in summary.columns:
                     raise ValueError(f"the runs have no {metric} values for the {stem} table")
                 table = paper_table(summary, metric, higher_is_better, methods=sets.select(which),
-                                    extra_notes=sets.notes(which), **common)
+                                    extra_notes=sets.notes(which), references=sets.references, **common)
                 table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
                 logging.info("wrote the %s table (%d rows, %d tasks)", stem, len(table.rows), len(table.tasks))
 
@@ -75,7 +85,8 @@ def main(smk) -> None:
         paths = _paths(smk.output, "detection")
         if any(paths.values()):
             detection_table(summary, sets.all_methods, task_order, backbone_order,
-                            extra_notes=[n for n in sets.notes("all")[1:]]).write(
+                            extra_notes=[n for n in sets.notes("all")[1:]],
+                            release_recall=bool(getattr(smk.params, "detection_release_recall", False))).write(
                 paths["md"], paths["tex"], paths["csv"])
     except Exception:
         logging.exception("aggregating tables failed")

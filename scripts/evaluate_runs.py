@@ -16,7 +16,8 @@ def main(smk) -> None:
     # force: replace any handler a host process installed, so the log file gets the records
     logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    evaluate_runs(smk.input.predictions, smk.input.split, smk.input.provenance, smk.output.metrics)
+    evaluate_runs(smk.input.predictions, smk.input.split, smk.input.provenance, smk.output.metrics,
+                  backbone=smk.wildcards.backbone)
 
 
 if "snakemake" in globals():

@@ -12,7 +12,14 @@ from extrapbench.data import read_dataset_table, write_atomic  # noqa: E402
 from extrapbench.split_summary import make_split, split_frame, task_table  # noqa: E402
 
 task = snakemake.params.task  # noqa: F821
-table = task_table(task, read_dataset_table(snakemake.input[0]))  # noqa: F821
+if "sizes_like" in task.split_params:  # a range task's random twin: the same part sizes as that task's split
+    import dataclasses
+
+    like = json.loads(Path(snakemake.input.sizes_like).read_text())  # noqa: F821
+    params = {k: v for k, v in task.split_params.items() if k != "sizes_like"}
+    task = dataclasses.replace(task, split_params={**params, "n_test": like["test"]["n"], "n_val": like["val"]["n"]})
+    print(f"{task.id}: part sizes of {like['task']}: test {like['test']['n']}, val {like['val']['n']}")
+table = task_table(task, read_dataset_table(snakemake.input.dataset))  # noqa: F821
 # config key split_ties (held_out | both_sides): how a label tied at a range cut is assigned; the summary records it
 summary = make_split(task, table, split_ties=getattr(snakemake.params, "split_ties", None))  # noqa: F821
 for part in ("train", "val", "test"):

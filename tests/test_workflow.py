@@ -114,6 +114,43 @@ def test_figures_exist_and_are_not_trivial(finished_run):
             assert path.stat().st_size > 5000, path
 
 
+def test_reference_predictors_and_the_random_twin_reach_every_table(finished_run):
+    """Issue 21: the references are runs (predicted once, evaluated per backbone), unranked rows of the main tables,
+    the skill table's baseline, and the random twin gives the extrapolation penalty."""
+    results = finished_run / "results"
+    split = json.loads((results / "splits/phonons_top.json").read_text())
+    edge = pd.read_csv(results / "references/phonons_top/edge_train/seed1/predictions.csv")
+    assert set(edge["y_pred"]) == {split["train"]["max"]}  # a top task: the train maximum, for every material
+    metrics = json.loads((results / "runs/phonons_top/magpie_mlp/edge_train/seed0/metrics.json").read_text())
+    test = edge[edge["split"] == "test"]
+    assert metrics["backbone"] == "magpie_mlp" and metrics["mae"] == pytest.approx((test["y_true"] - test["y_pred"]).abs().mean())
+
+    assert set(pd.read_csv(results / "tables/summary.csv")["method"]) == {"erm", "mex"}
+    assert set(pd.read_csv(results / "tables/summary_references.csv")["method"]) == {
+        "edge_train", "edge_known", "train_mean", "random_forest", "ridge"}
+    mae = pd.read_csv(results / "tables/mae.csv").set_index("method")
+    assert mae.loc["edge_train", "role"] == "reference" and pd.isna(mae.loc["edge_train", "phonons_top_rank"])
+    assert sorted(mae.loc[["erm", "mex"], "phonons_top_rank"]) == [1.0, 2.0]
+    assert "| ref: RF (Magpie) |" in (results / "tables/mae.md").read_text()
+    skill = pd.read_csv(results / "tables/skill.csv").set_index("method")
+    assert skill.loc["edge_train", "phonons_top_skill_mean"] == 0.0
+    assert skill.loc["erm", "phonons_top_skill_mean"] == pytest.approx(
+        1 - mae.loc["erm", "phonons_top_mean"] / mae.loc["edge_train", "phonons_top_mean"])
+
+    twin = json.loads((results / "splits/phonons_top_random.json").read_text())
+    assert [twin[p]["n"] for p in ("train", "val", "test")] == [split[p]["n"] for p in ("train", "val", "test")]
+    assert twin["split"] == "random" and set(twin["test"]["ids"]) != set(split["test"]["ids"])
+    penalty = pd.read_csv(results / "tables/extrapolation_penalty.csv").set_index("method")
+    random_mae = [json.loads((results / f"runs/phonons_top_random/magpie_mlp/erm/seed{s}/metrics.json").read_text())
+                  ["mae"] for s in (0, 1)]
+    range_mae = [json.loads((results / f"runs/phonons_top/magpie_mlp/erm/seed{s}/metrics.json").read_text())["mae"]
+                 for s in (0, 1)]
+    assert penalty.loc["erm", "phonons_top_penalty_mean"] == pytest.approx(
+        (range_mae[0] / random_mae[0] + range_mae[1] / random_mae[1]) / 2)
+    assert (results / "figures/mae_vs_references_phonons_top.png").stat().st_size > 5000
+    assert "phonons_top_random" not in (results / "tables/mae.md").read_text()
+
+
 def test_a_second_run_recomputes_nothing(finished_run):
     result = snakemake(finished_run, "-n")
     assert result.returncode == 0

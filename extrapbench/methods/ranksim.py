@@ -36,10 +36,15 @@ without learning the regression; benchmarks/NOTES.md). SPEC §4 quotes the autho
 As the MEX authors ran it (AUTHORS_RELEASE.md; their ``modules/loss.py`` RankSimLoss, from the RankSim
 authors' code, and ``run_scripts/train_eqv2_ranksim-lamda=2-w=1.sh``): interpolation lambda 2 and weight 1
 against the L1 loss in normalised label units, on the mean-pooled EquiformerV2 features (the input of their
-2-layer head, as z is here); no option is needed: ``gamma: 1.0, interpolation_lambda: 2.0`` selects it. Their
-wrapper switches the per-row MSE to a sum and divides the total by the batch size, i.e. sum over rows and
-columns of the squared rank differences / B, which equals the sum of per-row means here when the batch has no
-tied labels (with ties they still divide by the full batch size, here by the de-duplicated one).
+2-layer head, as z is here): ``gamma: 1.0, interpolation_lambda: 2.0`` selects it. Their wrapper switches the
+per-row MSE to a sum and divides the total by the batch size, i.e. sum over rows and columns of the squared rank
+differences / B, which equals the sum of per-row means here when the batch has no tied labels. With tied labels
+they still divide by the full batch size B, while the sum of per-row means divides by the de-duplicated size U
+(each row of the sub-batch has U entries), which is B / U times the release's value (castelli: every batch has
+ties, about 1.6x). The hyper-parameter ``tie_normalisation`` chooses: ``unique`` (default, config/config.yaml and the demos:
+sum of squared rank differences / U, the per-row means of the paper's definition) or ``batch`` (the release:
+the same sum / B; config/authors.yaml sets it). Without ties, or with ``unique_labels: false``, U = B and the
+two agree.
 
 Departures: the regulariser acts on the backbone output z in front of ERM's 2-layer head (the paper: the
 feature layer before its linear regressor); otherwise none intended.
@@ -92,9 +97,19 @@ def unique_label_subset(y: torch.Tensor, generator: torch.Generator | None = Non
     return perm[first]
 
 
+TIE_NORMALISATIONS = ("unique", "batch")
+
+
 def ranksim_loss(z: torch.Tensor, y: torch.Tensor, lam: float, unique_labels: bool = True,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sum over rows of the MSE between feature-similarity ranks and label-similarity ranks."""
+                 generator: torch.Generator | None = None, tie_normalisation: str = "unique") -> torch.Tensor:
+    """Sum over rows of the MSE between feature-similarity ranks and label-similarity ranks.
+
+    ``tie_normalisation``: ``unique`` divides the summed squared rank differences by the (de-duplicated) sub-batch
+    size, i.e. the sum of per-row means; ``batch`` divides them by the full batch size, as the MEX authors'
+    release does (module docstring). The two differ only when ``unique_labels`` dropped tied samples."""
+    if tie_normalisation not in TIE_NORMALISATIONS:
+        raise ValueError(f"ranksim: tie_normalisation must be one of {TIE_NORMALISATIONS}, got {tie_normalisation!r}")
+    batch_size = len(y)
     if unique_labels:
         keep = unique_label_subset(y, generator)
         z, y = z[keep], y[keep]
@@ -103,6 +118,8 @@ def ranksim_loss(z: torch.Tensor, y: torch.Tensor, lam: float, unique_labels: bo
     with torch.no_grad():
         label_ranks = rank_rows(-(y[:, None] - y[None, :]).abs().to(feature_similarity.dtype))
     feature_ranks = BlackboxRank.apply(feature_similarity, lam)
+    if tie_normalisation == "batch":  # the release: summed over rows and columns, / the full batch size
+        return ((feature_ranks - label_ranks) ** 2).sum() / batch_size
     return ((feature_ranks - label_ranks) ** 2).mean(dim=1).sum()
 
 
@@ -113,19 +130,25 @@ class RankSim(ERM):
         "gamma": 10.0,                   # weight of the regulariser (paper: 100 per year of age -> 10 per std)
         "interpolation_lambda": 2.0,     # lambda of the blackbox rank gradient (paper: 2)
         "unique_labels": True,           # rank within a sub-batch of distinct labels (paper)
+        "tie_normalisation": "unique",   # divide by the sub-batch size (unique) or the full batch (batch: release)
     }
     hparam_specs = {**ERM.hparam_specs, "gamma": Number(min=0),
-                    "interpolation_lambda": Number(min=0, min_exclusive=True), "unique_labels": Boolean()}
+                    "interpolation_lambda": Number(min=0, min_exclusive=True), "unique_labels": Boolean(),
+                    "tie_normalisation": Choice(*TIE_NORMALISATIONS)}
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
         if not self.hparams["interpolation_lambda"] > 0:
             raise ValueError(f"ranksim: interpolation_lambda must be > 0, got {self.hparams['interpolation_lambda']}")
+        if self.hparams["tie_normalisation"] not in TIE_NORMALISATIONS:
+            raise ValueError(f"ranksim: tie_normalisation must be one of {TIE_NORMALISATIONS}, "
+                             f"got {self.hparams['tie_normalisation']!r}")
 
     def training_loss(self, batch):
         h = self.hparams
         z = self.backbone(batch)
         pred = self.head(z).squeeze(-1)
         regression = self.regression_loss(pred, batch.y)
-        rank = ranksim_loss(z, batch.y, h["interpolation_lambda"], h["unique_labels"])
+        rank = ranksim_loss(z, batch.y, h["interpolation_lambda"], h["unique_labels"],
+                            tie_normalisation=h["tie_normalisation"])
         return regression + h["gamma"] * rank, {"loss_regression": regression.item(), "loss_ranksim": rank.item()}

@@ -157,6 +157,7 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
     for axis in axes.flat:
         axis.set_visible(False)
     train_min, train_max = summary["train"]["min"], summary["train"]["max"]
+    edges = reference_edges(summary)
     axis_label = target_axis_label(summary)
     for block, backbone in enumerate(backbones):
         for index, method in enumerate(methods):
@@ -169,7 +170,7 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
             chosen = candidates[candidates["seed"] == wanted_seed]
             run = (chosen if not chosen.empty else candidates.sort_values("seed")).iloc[0]
             predictions = pd.read_csv(run["path"], dtype={"id": str})
-            _parity_panel(axis, predictions, train_min, train_max, summary.get("side"))
+            _parity_panel(axis, predictions, train_min, train_max, summary.get("side"), edges)
             axis.set_title(f"{display_name(backbone)} / {display_name(method)} (seed {run['seed']})", fontsize=9)
             axis.set_xlabel(f"true {axis_label}")
             axis.set_ylabel(f"predicted {axis_label}")
@@ -181,22 +182,39 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
 
 
 PARITY_COLUMNS = 5
+#: the constant references' lines (extrapbench.references.constants): label, colour, line style
+EDGE_STYLES = {"edge_train": ("edge (train)", "#C44E52", "--"), "edge_known": ("edge (train ∪ val)", "#8172B3", ":")}
+
+
+def reference_edges(split_summary: dict) -> dict[str, float]:
+    """The constant references' predictions on a range task: the train range's edge on the held-out side
+    (edge_train) and the most extreme label over train ∪ val (edge_known); {} for a split without a side."""
+    side = split_summary.get("side")
+    if side not in ("top", "bottom"):
+        return {}
+    pick = max if side == "top" else min
+    key = "max" if side == "top" else "min"
+    known = [split_summary[part][key] for part in ("train", "val") if split_summary.get(part, {}).get("n")]
+    return {"edge_train": split_summary["train"][key], "edge_known": pick(known)}
 
 
 def _parity_panel(axis: plt.Axes, predictions: pd.DataFrame, train_min: float, train_max: float,
-                  side: str | None) -> None:
+                  side: str | None, edges: dict[str, float] | None = None) -> None:
     test = predictions[predictions["split"] == "test"]
     val = predictions[predictions["split"] == "val"]
     # Zoom on the val/test points and the train-range edge they must cross, not the whole train range
     # (which would squeeze the points into a corner); the shaded band is clipped by the axes.
     train_edges = {"top": [train_max], "bottom": [train_min]}.get(side, [train_min, train_max])
-    values = np.concatenate([predictions["y_true"], predictions["y_pred"], train_edges])
+    values = np.concatenate([predictions["y_true"], predictions["y_pred"], train_edges, list((edges or {}).values())])
     low, high = float(np.min(values)), float(np.max(values))
     margin = 0.05 * (high - low or 1.0)
     low, high = low - margin, high + margin
 
     axis.axhspan(train_min, train_max, color="0.85", zorder=0, label="train label range")
     axis.plot([low, high], [low, high], color="black", linewidth=0.8, zorder=1, label="y = x")
+    for name, value in (edges or {}).items():  # what the constant references predict for every material
+        label, colour, style = EDGE_STYLES[name]
+        axis.axhline(value, color=colour, linestyle=style, linewidth=1.0, zorder=1, label=f"{label} constant")
     axis.scatter(val["y_true"], val["y_pred"], s=6, color=SPLIT_COLOURS["val"], alpha=0.35, linewidths=0,
                  zorder=2, label="val")
     axis.scatter(test["y_true"], test["y_pred"], s=6, color=SPLIT_COLOURS["test"], alpha=0.8, linewidths=0,

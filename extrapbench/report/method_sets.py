@@ -70,6 +70,8 @@ class MethodSets:
     ablations: dict[str, str | None] = field(default_factory=dict)
     leaky: list[str] = field(default_factory=list)
     lds_stand_in: str | None = None
+    #: reference predictors present (extrapbench.references): shown under each backbone, never in a ranked set
+    references: list[str] = field(default_factory=list)
 
     @property
     def all_methods(self) -> list[str]:
@@ -98,7 +100,8 @@ class MethodSets:
 
 
 def method_sets(present: Iterable[str], entries: Mapping[str, Any] | None = None,
-                ablations: Any = None, method_order: Sequence[str] | None = None) -> MethodSets:
+                ablations: Any = None, method_order: Sequence[str] | None = None,
+                references: Iterable[str] = ()) -> MethodSets:
     """Sort the method entries ``present`` in the results into the paper set, the other methods and the
     ablations. ``entries``: the config's ``methods:`` mapping (name -> entry; None: no entry is a variant);
     ``ablations``: the config key ``ablations`` (list or mapping); ``method_order``: order of the others
@@ -136,4 +139,5 @@ def method_sets(present: Iterable[str], entries: Mapping[str, Any] | None = None
     order = list(method_order or entries or present)
     rest = [m for m in methods if m not in paper]
     others = [m for m in order if m in rest] + [m for m in rest if m not in order]
-    return MethodSets(paper=paper, others=others, ablations=ablation, leaky=leaky, lds_stand_in=stand_in)
+    return MethodSets(paper=paper, others=others, ablations=ablation, leaky=leaky, lds_stand_in=stand_in,
+                      references=reference_names)

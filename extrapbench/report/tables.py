@@ -19,6 +19,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from extrapbench.report.references import REFERENCE_PREFIX, reference_notes
 from extrapbench.report.text_table import write_table_files
 from extrapbench.report.summary import (  # noqa: F401 (re-exported: the scripts import them from here)
     BACKBONE_ORDER, BOOKKEEPING_KEYS, COUNT_KEYS, DEFAULT_STD_DDOF, GROUP_COLUMNS, HIGHER_IS_BETTER, METRIC_LABELS,
@@ -90,9 +91,31 @@ class PaperTable:
     marks: bool = True
     #: (backbone, method) x task -> text appended to the cell (e.g. "Δ +0.012, p 0.04"); None: nothing
     annotations: pd.DataFrame | None = None
+    #: reference predictors' rows (extrapbench.references): after each backbone's methods, never ranked or marked
+    references: list = field(default_factory=list)
+    #: the reference a method has to beat ("edge_train"): cells that do not beat it get REFERENCE_MARK
+    edge_reference: str | None = None
 
     AVG_RANK = "avg. rank"
     NOT_APPLICABLE = "n/a"
+    REFERENCE_MARK = "†"
+    REFERENCE_PREFIX = REFERENCE_PREFIX
+
+    def is_reference(self, row) -> bool:
+        return row[1] in self.references
+
+    def not_beating_edge(self, row, task: str) -> bool:
+        """A method's cell whose mean does not beat the edge reference of its backbone on that task (ties
+        included: equal is not better). False where either is missing or the reference's value is undefined."""
+        if self.edge_reference is None or self.is_reference(row):
+            return False
+        edge = (row[0], self.edge_reference)
+        if edge not in self.mean.index:
+            return False
+        mine, theirs = self.mean.loc[row, task], self.mean.loc[edge, task]
+        if pd.isna(mine) or pd.isna(theirs):
+            return False
+        return bool(mine <= theirs) if self.higher_is_better else bool(mine >= theirs)
 
     # -- styling ------------------------------------------------------------------------------------------
     def styles(self) -> pd.DataFrame:
@@ -102,8 +125,9 @@ class PaperTable:
         if not self.marks:
             return styles
         backbones = self.mean.index.get_level_values(0)
+        ranked = ~self.mean.index.get_level_values(1).isin(self.references)
         for backbone in dict.fromkeys(backbones):
-            block = backbones == backbone
+            block = (backbones == backbone) & ranked
             columns = [(task, self.mean.loc[block, task], self.std.loc[block, task], self.higher_is_better)
                        for task in self.tasks]
             columns.append((self.AVG_RANK, self.avg_rank[block], None, False))
@@ -116,7 +140,8 @@ class PaperTable:
         return styles
 
     def row_label(self, method: str) -> str:
-        return self.labels.get(method, display_name(method))
+        label = self.labels.get(method, display_name(method))
+        return f"{self.REFERENCE_PREFIX}{label}" if method in self.references else label
 
     def _cell_text(self, row, task: str, missing: str) -> str:
         mean = self.mean.loc[row, task]
@@ -125,6 +150,8 @@ class PaperTable:
         std = self.std.loc[row, task]
         std_text = missing if pd.isna(std) else f"{std:.{self.decimals}f}"
         text = f"{mean:.{self.decimals}f}({std_text})"
+        if self.not_beating_edge(row, task):
+            text += f" {self.REFERENCE_MARK}"
         if self.annotations is not None and row in self.annotations.index:
             extra = self.annotations.loc[row, task]
             if isinstance(extra, str) and extra:
@@ -145,6 +172,8 @@ class PaperTable:
                      "(1 = best; ties share the average rank), averaged over the tasks the row has a value for; "
                      "ranks never compare rows of different backbones.")
         notes.append(MARKS_NOTE if self.marks else "No bold / italics: see the paired tests' p-values.")
+        if self.references:
+            notes.extend(reference_notes(self))
         present = self.mean.notna()
         for reason in sorted(set(self.not_applicable.values())):
             pairs = sorted(pair for pair, r in self.not_applicable.items() if r == reason)
@@ -206,7 +235,7 @@ class PaperTable:
             for task in self.tasks:
                 text = self._cell_text(row, task, latex_missing)
                 style = styles.loc[row, task] if text != latex_missing else ""
-                cells.append(commands[style] % text)
+                cells.append(commands[style] % text.replace(f" {self.REFERENCE_MARK}", r"$^\dagger$"))
             text = self._rank_text(row, latex_missing)
             style = styles.loc[row, self.AVG_RANK] if text != latex_missing else ""
             cells.append(commands[style] % text)
@@ -217,12 +246,19 @@ class PaperTable:
 
     def to_frame(self) -> pd.DataFrame:
         """Raw numbers, one row per (backbone, method): per task mean, std, n_seeds and rank, then avg_rank."""
-        frame = pd.DataFrame({"backbone": [b for b, _ in self.rows], "method": [m for _, m in self.rows]})
+        frame = pd.DataFrame({"backbone": [b for b, _ in self.rows], "method": [m for _, m in self.rows],
+                              "role": ["reference" if self.is_reference(r) else "method" for r in self.rows]})
         for task in self.tasks:
             frame[f"{task}_mean"] = self.mean[task].to_numpy()
             frame[f"{task}_std"] = self.std[task].to_numpy()
             frame[f"{task}_n_seeds"] = self.n_seeds[task].to_numpy()
             frame[f"{task}_rank"] = self.rank[task].to_numpy()
+            if self.edge_reference is not None:
+                frame[f"{task}_beats_{self.edge_reference}"] = [
+                    None if self.is_reference(r) or pd.isna(self.mean.loc[r, task])
+                    or (r[0], self.edge_reference) not in self.mean.index
+                    or pd.isna(self.mean.loc[(r[0], self.edge_reference), task])
+                    else not self.not_beating_edge(r, task) for r in self.rows]
             if self.not_applicable:
                 frame[f"{task}_not_applicable"] = [self.not_applicable.get((b, task), "") for b, _ in self.rows]
         frame["avg_rank"] = self.avg_rank.to_numpy()
@@ -239,7 +275,8 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
                 not_applicable: Iterable[Mapping[str, str]] | None = None,
                 std_ddof: int | None = None, methods: Sequence[str] | None = None,
                 labels: Mapping[str, str] | None = None, extra_notes: Sequence[str] | None = None,
-                marks: bool = True) -> PaperTable:
+                marks: bool = True, references: Sequence[str] | None = None,
+                edge_reference: str | None = "edge_train") -> PaperTable:
     """Build the paper-style table of ``metric`` from :func:`summarize` output.
 
     Rows are backbone × method pairs that occur in ``summary`` (backbones in ``backbone_order`` then sorted;
@@ -252,7 +289,10 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     stds, for the note (default: the summary's ``std_ddof`` column, else 1). ``methods``: the only methods to
     show, in this order (the paper set, every method: :mod:`extrapbench.report.method_sets`); default every
     method of the summary, ERM first and MEX last. Ranks and marks are within each backbone; ``labels`` rename
-    rows, ``extra_notes`` follow the cell note, ``marks=False`` drops bold / italics.
+    rows, ``extra_notes`` follow the cell note, ``marks=False`` drops bold / italics. ``references``: reference
+    predictors present in ``summary`` (extrapbench.references), shown after each backbone's methods as "ref: ..."
+    rows, never ranked or marked; a method cell that does not beat ``edge_reference`` (when that reference is
+    among them) gets a dagger.
     """
     std_ddof = std_ddof_of(summary, std_ddof)
     if higher_is_better is None:
@@ -265,14 +305,17 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
 
     skipped = {(str(s["backbone"]), str(s["task"])): str(s["reason"]) for s in (not_applicable or [])}
     tasks = order_tasks([*summary["task"].unique(), *(t for _, t in skipped)], task_order)
+    references = [r for r in (references or []) if r in set(summary["method"])]
     if methods is not None:
-        summary = summary[summary["method"].isin(list(methods))]
+        summary = summary[summary["method"].isin([*methods, *references])]
     all_methods = summary["method"].unique()
 
     def ordered(present) -> list[str]:
         if methods is not None:
-            return [m for m in methods if m in set(present)]
-        return order_methods(present, method_order)
+            found = [m for m in methods if m in set(present)]
+        else:
+            found = order_methods([m for m in present if m not in references], method_order)
+        return found + [r for r in references if r in set(present)]
     rows = [(backbone, method)
             for backbone in order_backbones([*summary["backbone"].unique(), *(b for b, _ in skipped)],
                                             backbone_order)
@@ -291,10 +334,15 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     std = pivot(std_column)
     n_seeds = pivot("n_seeds")
     # ranks within each backbone's rows; rank() skips NaN, so missing cells neither get a rank nor shift the others'
-    rank = mean.groupby(level="backbone", sort=False).rank(method="average", ascending=not higher_is_better)
+    # (a reference row is NaN here: never ranked)
+    ranked_mean = mean.copy()
+    ranked_mean.loc[mean.index.get_level_values("method").isin(references)] = np.nan
+    rank = ranked_mean.groupby(level="backbone", sort=False).rank(method="average", ascending=not higher_is_better)
     rank = rank.reindex(index=row_index, columns=tasks)
     avg_rank = rank.mean(axis=1, skipna=True)
     return PaperTable(metric=metric, higher_is_better=bool(higher_is_better), tasks=tasks, rows=rows,
                       mean=mean, std=std, n_seeds=n_seeds, rank=rank, avg_rank=avg_rank, decimals=decimals,
                       not_applicable=skipped, std_ddof=std_ddof, labels=dict(labels or {}),
-                      extra_notes=list(extra_notes or []), marks=marks)
+                      extra_notes=list(extra_notes or []), marks=marks, references=references,
+                      edge_reference=edge_reference if edge_reference in references else None)
+

@@ -6,7 +6,9 @@ Two modes, chosen by ``fold``:
 
 * ``fold: null`` (default), fractions: the ids, sorted, are shuffled with ``numpy.random.default_rng(seed)``;
   the first ``round(test_fraction * n)`` are test, the next ``round(val_fraction * n)`` val, the rest train.
-  Both fractions are of the whole data set, as in the range split.
+  Both fractions are of the whole data set, as in the range split. ``n_test`` / ``n_val`` give the sizes as
+  counts instead: the in-distribution twin of a range task (``<task>_random``) takes its twin's part sizes this
+  way, so the two differ only in *which* materials are held out.
 * ``fold: k`` (0 <= k < ``n_folds``), matbench's cross-validation: test = fold k of scikit-learn's
   ``KFold(n_splits=n_folds, shuffle=True, random_state=fold_seed)`` over the table's rows in their order, with
   matbench's ``n_folds=5`` and ``fold_seed=18012019`` as defaults. matbench has no validation set; val is drawn
@@ -52,7 +54,8 @@ def kfold_test_positions(n_samples: int, n_folds: int = MATBENCH_N_FOLDS,
 @SPLITS.register("random")
 def random_split(table: pd.DataFrame, test_fraction: float = 0.15, val_fraction: float = 0.15, seed: int = 0,
                  fold: int | None = None, n_folds: int = MATBENCH_N_FOLDS,
-                 fold_seed: int = MATBENCH_SEED) -> dict[str, list[str]]:
+                 fold_seed: int = MATBENCH_SEED, n_test: int | None = None,
+                 n_val: int | None = None) -> dict[str, list[str]]:
     ids = table.index.to_numpy().astype(str)
     if len(set(ids)) != len(ids):
         raise ValueError("random split: the table lists a material id twice")
@@ -61,10 +64,13 @@ def random_split(table: pd.DataFrame, test_fraction: float = 0.15, val_fraction:
             raise ValueError(f"random split: fractions must be in (0, 1) and sum below 1, got "
                              f"test_fraction={test_fraction}, val_fraction={val_fraction}")
         order = np.random.default_rng(seed).permutation(np.sort(ids))
-        n_test, n_val = int(round(test_fraction * len(ids))), int(round(val_fraction * len(ids)))
-        if n_test == 0 or n_val == 0 or n_test + n_val >= len(ids):
-            raise ValueError(f"random split: {len(ids)} materials are too few for test_fraction={test_fraction}, "
-                             f"val_fraction={val_fraction}: train, val and test must all be non-empty")
+        sizes = f"n_test={n_test}, n_val={n_val}" if (n_test, n_val) != (None, None) else \
+            f"test_fraction={test_fraction}, val_fraction={val_fraction}"
+        n_test = int(round(test_fraction * len(ids))) if n_test is None else int(n_test)
+        n_val = int(round(val_fraction * len(ids))) if n_val is None else int(n_val)
+        if n_test <= 0 or n_val <= 0 or n_test + n_val >= len(ids):
+            raise ValueError(f"random split: {len(ids)} materials are too few for {sizes}: train, val and test must "
+                             f"all be non-empty")
         return {"train": sorted(order[n_test + n_val:].tolist()), "val": sorted(order[n_test:n_test + n_val].tolist()),
                 "test": sorted(order[:n_test].tolist())}
     if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < n_folds:

@@ -11,7 +11,7 @@ localrules:
 rule aggregate_tables:
     """summary.csv (mean/std over seeds of every metric) and the paper-style MAE / GM / Spearman tables."""
     input:
-        metrics=paper_run_files("metrics.json"),
+        metrics=paper_run_files("metrics.json") + reference_run_files(tasks=PAPER_TASKS),
     output:
         summary=report(
             "results/tables/summary.csv",
@@ -19,6 +19,7 @@ rule aggregate_tables:
             category="Tables",
             labels={"table": "summary (all metrics)"},
         ),
+        references_summary="results/tables/summary_references.csv",
         mae_md="results/tables/mae.md",
         mae_tex="results/tables/mae.tex",
         mae_csv=report(
@@ -97,10 +98,12 @@ rule aggregate_tables:
         method_order=METHOD_ORDER,
         task_order=TASK_ORDER,
         std_ddof=config.get("std_ddof", 1),  # std over seeds: 1 sample std, 0 the MEX authors' (numpy default)
+        detection_release_recall=config.get("detection_release_recall", False),
         # which entries are variants / ablations (extrapbench.report.method_sets): `method:` keys, `ablations`
         method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
         ablations=config.get("ablations"),
         method_set="paper",
+        references=REFERENCE_NAMES,
     script:
         "../../scripts/aggregate_tables.py"
 
@@ -187,7 +190,7 @@ rule plot_detection_recall:
 
 use rule aggregate_tables as aggregate_other_split_tasks with:
     input:
-        metrics=run_files("metrics.json", tasks=OTHER_TASKS),
+        metrics=run_files("metrics.json", tasks=OTHER_TASKS) + reference_run_files(tasks=OTHER_TASKS),
     output:
         summary=report(
             f"{OTHER_TABLES_DIR}/summary.csv",
@@ -195,6 +198,7 @@ use rule aggregate_tables as aggregate_other_split_tasks with:
             category="Other split kinds",
             labels={"table": "summary (all metrics)"},
         ),
+        references_summary=f"{OTHER_TABLES_DIR}/summary_references.csv",
         mae_md=f"{OTHER_TABLES_DIR}/mae.md",
         mae_tex=f"{OTHER_TABLES_DIR}/mae.tex",
         mae_csv=report(
@@ -237,3 +241,4 @@ use rule aggregate_tables as aggregate_other_split_tasks with:
         method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
         ablations=config.get("ablations"),
         method_set="all",  # paper B's comparison (ANE among them), not paper A's eight: every method, ranked
+        references=REFERENCE_NAMES,

@@ -1,6 +1,7 @@
 # Config loading and validation, and the input functions every other rule file uses.
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,10 +18,11 @@ os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 # nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.checked_config)
 from extrapbench.checked_config import check_config  # noqa: E402
 from extrapbench.config import METHOD_TRAIN_KEYS, ConfigError, resolve_entry, train_settings  # noqa: E402
+from extrapbench.config import RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings  # noqa: E402
 from extrapbench.data import dataset_has_structures  # noqa: E402
 from extrapbench.selection import grid_points, point_id  # noqa: E402
 from extrapbench.report.summary import order_methods  # noqa: E402
-from extrapbench.tasks import PAPER_TASK_ORDER, get_tasks  # noqa: E402
+from extrapbench.tasks import PAPER_TASK_ORDER, get_tasks, random_twin  # noqa: E402
 
 # No `configfile:` directive: Snakemake would deep-merge --configfile into it, so a demo config would inherit
 # the full grid's backbones. The full grid is the default only when no config is given.
@@ -54,6 +56,19 @@ SELECTED_TASKS = PAPER_TASKS + OTHER_TASKS
 SELECTED_BACKBONES = list(config["backbones"])
 SELECTED_METHODS = list(config["methods"])
 SEEDS = list(config["seeds"])
+#: reference predictors (extrapbench.references): name -> params; predicted once per (task, reference) into
+#: REFERENCE_DIR, evaluated into each backbone's run folder, shown as unranked rows in every table
+REFERENCES = configured_references(config)
+REFERENCE_NAMES = list(REFERENCES)
+#: the in-distribution reference: each range task's random twin (<task>_random: a random split of the same part
+#: sizes), trained with IN_DISTRIBUTION["methods"] on every backbone (results/tables/extrapolation_penalty)
+IN_DISTRIBUTION = in_distribution_settings(config)
+RANDOM_TWINS = {
+    f"{t}{RANDOM_TWIN_SUFFIX}": t
+    for t in PAPER_TASKS
+    if IN_DISTRIBUTION["methods"] and TASKS[t].side in ("top", "bottom")
+}
+TASKS.update({twin: random_twin(TASKS[t], twin, IN_DISTRIBUTION["seed"]) for twin, t in RANDOM_TWINS.items()})
 DATASETS = sorted({TASKS[t].dataset for t in SELECTED_TASKS})
 GRAPH = {"cutoff": 6.0, "max_neighbors": 20, **config.get("graph", {})}
 RESOURCES = {"train_threads": 2, "gpu_backbones": ["painn", "equiformer_v2"], **config.get("resources", {})}
@@ -66,6 +81,13 @@ RUN_DIR = "results/runs/{task}/{backbone}/{method}/seed{seed}"
 #: per seed (the default: a partial rerun or a failure touches one run, and each run gets its own cluster job)
 SEEDS_IN_ONE_JOB = bool(RESOURCES.get("seeds_in_one_job", False))
 METHOD_PATTERN, SEED_PATTERN = r"[A-Za-z0-9_\-+]+", r"\d+"
+#: a method entry that trains (not a reference predictor's name) / a reference predictor's name
+TRAINED_METHOD_PATTERN = (
+    rf"(?!(?:{'|'.join(map(re.escape, REFERENCE_NAMES))})$){METHOD_PATTERN}" if REFERENCE_NAMES else METHOD_PATTERN
+)
+REFERENCE_PATTERN = "|".join(map(re.escape, REFERENCE_NAMES)) or r"(?!)"
+#: one reference predictor's files for one (task, seed): the same for every backbone
+REFERENCE_DIR = "results/references/{task}/{method}/seed{seed}"
 #: a wildcard pattern that matches nothing: of train and train_seeds, the rule the config does not use can never
 #: produce a file, so every run has exactly one producing rule
 NO_MATCH = r"(?!)"
@@ -124,6 +146,41 @@ def skipped_pairs(tasks=None):
 
 def dataset_of(wildcards):
     return TASKS[wildcards.task].dataset
+
+
+def split_inputs(wildcards):
+    """The task's dataset table and, for a random twin, its range task's split (the part sizes to copy)."""
+    inputs = {"dataset": f"results/datasets/{dataset_of(wildcards)}.json.gz"}
+    if "sizes_like" in TASKS[wildcards.task].split_params:
+        inputs["sizes_like"] = f"results/splits/{TASKS[wildcards.task].split_params['sizes_like']}.json"
+    return inputs
+
+
+def reference_applies(task, reference):
+    """An edge reference needs a split with a held-out side (a range task)."""
+    return not CONFIG_FACTS["references"][reference]["needs_side"] or TASKS[task].side in ("top", "bottom")
+
+
+def reference_inputs(wildcards):
+    """The split and, for a reference reading Magpie features, the dataset's features."""
+    inputs = {
+        "split_json": f"results/splits/{wildcards.task}.json",
+        "split_csv": f"results/splits/{wildcards.task}.csv",
+    }
+    if CONFIG_FACTS["references"][wildcards.method]["needs_features"]:
+        inputs["features"] = f"results/features/{dataset_of(wildcards)}/magpie.csv"
+    return inputs
+
+
+def evaluate_inputs(wildcards):
+    """Every seed's predictions and provenance of one (task, backbone, method): the run folders of a trained
+    method, the backbone-independent REFERENCE_DIR of a reference predictor."""
+    run_dir = REFERENCE_DIR if wildcards.method in REFERENCES else RUN_DIR
+    return {
+        "predictions": expand(f"{run_dir}/predictions.csv", seed=SEEDS, **wildcards),
+        "provenance": expand(f"{run_dir}/provenance.json", seed=SEEDS, **wildcards),
+        "split": f"results/splits/{wildcards.task}.json",
+    }
 
 
 def train_inputs(wildcards):
@@ -270,6 +327,22 @@ def run_files(name, methods=None, tasks=None):
     ]
 
 
+def reference_run_files(name="metrics.json", tasks=None):
+    """Each reference's evaluated runs: every (task, backbone) pair that runs x applicable reference x seed."""
+    return [
+        f"{RUN_DIR.format(task=t, backbone=b, method=r, seed=s)}/{name}"
+        for t, b in run_pairs(tasks)
+        for r in REFERENCE_NAMES
+        if reference_applies(t, r)
+        for s in SEEDS
+    ]
+
+
+def twin_run_files(name="metrics.json"):
+    """The random twins' runs (the in-distribution reference)."""
+    return run_files(name, IN_DISTRIBUTION["methods"], list(RANDOM_TWINS)) if RANDOM_TWINS else []
+
+
 def paper_run_files(name, methods=None):
     """The runs of the paper's tables and figures (config key `tasks`)."""
     return run_files(name, methods, PAPER_TASKS)
@@ -277,6 +350,8 @@ def paper_run_files(name, methods=None):
 
 def figure_files():
     stems = [f"results/figures/fig4_parity_{task}" for task in SELECTED_TASKS]
+    if REFERENCE_NAMES:
+        stems += [f"results/figures/mae_vs_references_{task}" for task in PAPER_TASKS]
     if PAPER_TASKS:
         stems += [
             "results/figures/fig3_label_distributions",
@@ -311,6 +386,10 @@ def table_files():
         ]
         if MEX_ENTRIES:
             names += ["table4_mex_variants", "mex_candidate_range"]
+        if REFERENCE_NAMES:
+            names.append("skill")
+        if RANDOM_TWINS:
+            names.append("extrapolation_penalty")
         files += [
             "results/tables/summary.csv",
             "results/tables/statistics.md",
@@ -332,6 +411,8 @@ def all_outputs():
     return (
         expand("results/splits/{task}.json", task=SELECTED_TASKS)
         + run_files("metrics.json")
+        + reference_run_files()
+        + twin_run_files()
         + selected_files()
         + selected_files(name="grid_metrics.json")
         + table_files()

@@ -7,11 +7,10 @@ localrules:
 rule evaluate_runs:
     """SPEC §6 metrics (test MAE, GM, Spearman, R², detection, seconds per sample) of every seed of one (task,
     backbone, method): one job, not one per seed, as each costs its interpreter's start-up more than its work.
-    The grid points are evaluated by select_hyperparameters (grid_metrics.json)."""
+    The grid points are evaluated by select_hyperparameters (grid_metrics.json). A reference predictor's runs are
+    read from results/references/ (the same for every backbone) and evaluated as this backbone's."""
     input:
-        predictions=expand(f"{RUN_DIR}/predictions.csv", seed=SEEDS, allow_missing=True),
-        provenance=expand(f"{RUN_DIR}/provenance.json", seed=SEEDS, allow_missing=True),
-        split="results/splits/{task}.json",
+        unpack(evaluate_inputs),  # a reference predictor's predictions are shared by every backbone
     output:
         metrics=expand(f"{RUN_DIR}/metrics.json", seed=SEEDS, allow_missing=True),
     log:

@@ -7,7 +7,7 @@ localrules:
 rule split_task:
     """The task's split rule (SPEC §2) -> part sizes, label ranges and member ids."""
     input:
-        lambda wildcards: f"results/datasets/{dataset_of(wildcards)}.json.gz",
+        unpack(split_inputs),
     output:
         summary="results/splits/{task}.json",
         table="results/splits/{task}.csv",

@@ -20,6 +20,7 @@ rule train:
         RUN_DIR.replace("results/runs", "results/logs/train") + ".log",
     wildcard_constraints:
         seed=NO_MATCH if SEEDS_IN_ONE_JOB else SEED_PATTERN,
+        method=TRAINED_METHOD_PATTERN,
     retries: RESOURCES.get("retries", 1)
     conda:
         "../../envs/torch.yaml"
@@ -51,7 +52,7 @@ rule train_seeds:
     log:
         expand(RUN_DIR.replace("results/runs", "results/logs/train") + ".log", seed=SEEDS, allow_missing=True),
     wildcard_constraints:
-        method=METHOD_PATTERN if SEEDS_IN_ONE_JOB else NO_MATCH,
+        method=TRAINED_METHOD_PATTERN if SEEDS_IN_ONE_JOB else NO_MATCH,
     retries: RESOURCES.get("retries", 1)
     conda:
         "../../envs/torch.yaml"
@@ -79,6 +80,8 @@ rule train_grid_point:
         provenance=f"{POINT_DIR}/provenance.json",
     log:
         POINT_DIR.replace("results/selection", "results/logs/train_grid_point") + ".log",
+    wildcard_constraints:
+        method=TRAINED_METHOD_PATTERN,
     retries: RESOURCES.get("retries", 1)
     conda:
         "../../envs/torch.yaml"

@@ -1,0 +1,73 @@
+"""Every method's test MAE on one task against the reference predictors (issue 21): one panel per backbone, a bar
+per method (mean ± std over seeds), the constant references as horizontal lines (edge of the train range, edge of
+train ∪ val, train mean) and the classical composition baselines (random forest, ridge) as hatched bars. A method
+bar that reaches the ``edge (train)`` line does no better than predicting the edge of the training labels, and is
+drawn in grey."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on the workflow machines
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from extrapbench.report.summary import display_name, order_backbones, order_methods  # noqa: E402
+from extrapbench.report.text_table import save_figure  # noqa: E402
+
+PathLike = str | os.PathLike
+#: constant references drawn as lines: label, colour, style
+REFERENCE_LINES = {"edge_train": ("edge (train)", "#C44E52", "--"), "edge_known": ("edge (train ∪ val)", "#8172B3", ":"),
+                   "train_mean": ("train mean", "0.35", "-.")}
+BEATS, DOES_NOT, CLASSICAL = "#4C72B0", "0.7", "#55A868"
+
+
+def plot_mae_vs_references(summary: pd.DataFrame | PathLike, references: pd.DataFrame | PathLike, task: str,
+                           png_path: PathLike, pdf_path: PathLike | None = None,
+                           method_order: Sequence[str] | None = None,
+                           backbone_order: Sequence[str] | None = None) -> plt.Figure:
+    summary = summary if isinstance(summary, pd.DataFrame) else pd.read_csv(summary)
+    references = references if isinstance(references, pd.DataFrame) else pd.read_csv(references)
+    summary, references = summary[summary["task"] == task], references[references["task"] == task]
+    if summary.empty:
+        raise ValueError(f"the summary has no runs of task {task!r}")
+    backbones = order_backbones(summary["backbone"].unique(), backbone_order)
+    methods = order_methods(summary["method"].unique(), method_order)
+    classical = [r for r in references["method"].unique() if r not in REFERENCE_LINES]
+    bars = methods + classical
+    figure, axes = plt.subplots(len(backbones), 1, figsize=(max(6.0, 0.45 * len(bars) + 2.5), 3.4 * len(backbones)),
+                                squeeze=False, layout="constrained")
+    for axis, backbone in zip(axes[:, 0], backbones):
+        mine = pd.concat([summary, references])
+        mine = mine[mine["backbone"] == backbone].set_index("method")
+        lines = {name: float(mine.loc[name, "mae_mean"]) for name in REFERENCE_LINES if name in mine.index}
+        edge = lines.get("edge_train")
+        for position, name in enumerate(bars):
+            if name not in mine.index or pd.isna(mine.loc[name, "mae_mean"]):
+                continue
+            mean, std = float(mine.loc[name, "mae_mean"]), mine.loc[name].get("mae_std", np.nan)
+            is_classical = name in classical
+            colour = CLASSICAL if is_classical else (DOES_NOT if edge is not None and mean >= edge else BEATS)
+            axis.bar(position, mean, width=0.7, color=colour, hatch="//" if is_classical else None,
+                     edgecolor="white" if is_classical else colour,
+                     yerr=None if pd.isna(std) else std, capsize=2, error_kw={"elinewidth": 0.8})
+        for name, value in lines.items():
+            label, colour, style = REFERENCE_LINES[name]
+            axis.axhline(value, color=colour, linestyle=style, linewidth=1.2, label=f"{label}: {value:.3f}")
+        axis.set_xticks(np.arange(len(bars)))
+        axis.set_xticklabels([display_name(b) for b in bars], rotation=35, ha="right", fontsize=8)
+        axis.set_ylabel("test MAE")
+        axis.set_title(display_name(backbone), fontsize=10)
+        axis.grid(axis="y", linewidth=0.4, alpha=0.6)
+        axis.set_axisbelow(True)
+        handles, labels = axis.get_legend_handles_labels()
+        handles += [plt.Rectangle((0, 0), 1, 1, color=BEATS), plt.Rectangle((0, 0), 1, 1, color=DOES_NOT),
+                    plt.Rectangle((0, 0), 1, 1, facecolor=CLASSICAL, hatch="//", edgecolor="white")]
+        labels += ["beats the train edge", "does not beat it", "classical baseline (Magpie)"]
+        axis.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    figure.suptitle(f"{task}: test MAE against the reference predictors (mean ± std over seeds)")
+    save_figure(figure, png_path, pdf_path)
+    return figure
