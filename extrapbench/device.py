@@ -111,3 +111,12 @@ def autocast(active: bool, device: torch.device):
     if not active:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.float16)
+
+
+def device_description(device: torch.device) -> str:
+    """The run's device in words, for its provenance."""
+    import platform
+
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"

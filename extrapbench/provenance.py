@@ -1,4 +1,4 @@
-"""What every run records about where it came from: versions, git commit, device, host."""
+"""What every run records about where it came from: versions, git commit, device, host (no torch)."""
 from __future__ import annotations
 
 import functools
@@ -55,15 +55,10 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def device_description(device) -> str:
-    import torch  # here, not at the top: the reference predictors record provenance without torch
-
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def provenance(device) -> dict[str, object]:
+def provenance(device_text: str) -> dict[str, object]:
+    """What every run records: versions, git commit, code digest, host, Python, and `device_text` (the run's
+    device in words: extrapbench.device.device_description for a training run, "cpu" for a reference predictor).
+    No torch here, so the reference predictors' jobs need none."""
     return {"versions": package_versions(), "git": git_commit(Path(__file__).resolve().parent),
-            "code_sha256": code_digest(),
-            "device": device_description(device), "host": platform.node(), "python": platform.python_version()}
+            "code_sha256": code_digest(), "device": device_text, "host": platform.node(),
+            "python": platform.python_version()}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping
@@ -18,7 +17,7 @@ import pandas as pd
 
 from extrapbench.data import write_atomic
 from extrapbench.hparams import check_all
-from extrapbench.provenance import code_digest, file_digest, git_commit, package_versions
+from extrapbench.provenance import file_digest, provenance
 from extrapbench.references.base import PARTS, ReferenceData
 from extrapbench.registry import REFERENCES
 from extrapbench.run_inputs import ids_by_part, load_split, part_targets, standardised_features
@@ -90,9 +89,7 @@ def predict_references(*, split_json, split_csv, features_csv: str | os.PathLike
                       "config": {"reference": predictor.params}, "method_details": details,
                       "inputs": {"split": [file_digest(split_json), file_digest(split_csv)],
                                  "features": file_digest(features_csv) if predictor.needs_features else None},
-                      "versions": package_versions(), "git": git_commit(Path(__file__).resolve().parent),
-                      "code_sha256": code_digest(), "device": "cpu", "host": platform.node(),
-                      "python": platform.python_version()}
+                      **provenance("cpu")}
             Path(run["predictions"]).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(lambda p: Path(p).write_text(json.dumps(record, indent=2, default=str)), run["provenance"])
             frame = pd.DataFrame(rows, columns=["id", "split", "y_true", "y_pred"])

@@ -23,7 +23,7 @@ import torch
 from extrapbench.batch import TensorSample, composition_loader
 from extrapbench.config import resolve_entry
 from extrapbench.data import write_atomic
-from extrapbench.device import loader_options, resolve_device, synchronize
+from extrapbench.device import device_description, loader_options, resolve_device, synchronize
 from extrapbench.hparams import check_all
 from extrapbench.methods.base import LabelContext
 from extrapbench.provenance import code_digest, file_digest, provenance
@@ -206,7 +206,7 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
               "config": {"backbone": backbone_params, "method": {**method.hparams},
                          "train": asdict(config), "resolved": resolved_config or {}},
               "method_details": method.describe(), "selection": selection,
-              "amp_active": result.amp_active, **provenance(device)}
+              "amp_active": result.amp_active, **provenance(device_description(device))}
 
     write_atomic(lambda p: pd.DataFrame(history).to_csv(p, index=False), outputs["history"])
     # weights saved from the host, so the checkpoint loads on any machine without map_location

@@ -17,7 +17,7 @@ def main(smk) -> None:
     logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     evaluate_runs(smk.input.predictions, smk.input.split, smk.input.provenance, smk.output.metrics,
-                  backbone=smk.wildcards.backbone)
+                  backbone=getattr(smk.wildcards, "backbone", None))
 
 
 if "snakemake" in globals():

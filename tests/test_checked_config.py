@@ -20,7 +20,9 @@ DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 
 def test_a_valid_config_is_checked_once_and_its_facts_remembered(tmp_path, monkeypatch):
     facts = checked_config.check_config(DEMO, SCHEMA, "demo.yaml", cache_dir=tmp_path)
-    assert facts == {"backbone_input_kinds": {"magpie_mlp": "composition"}}
+    assert facts["backbone_input_kinds"] == {"magpie_mlp": "composition"}
+    assert facts["references"]["edge_train"] == {"needs_features": False, "needs_side": True}
+    assert facts["references"]["random_forest"] == {"needs_features": True, "needs_side": False}
     assert len(list(tmp_path.glob("*.json"))) == 1
 
     def no_second_check(*args, **kwargs):

@@ -103,10 +103,20 @@ def test_full_grid_plans_every_run(tmp_path):
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert len(mps_tasks) == 4 and len(structure_tasks) == 9
     # one evaluation job per (task, backbone, method) for all its seeds
-    assert counts["train"] == runs and counts["evaluate_runs"] == runs // len(config["seeds"])
+    # the in-distribution reference: each range task's random twin, ERM on every backbone, every seed
+    twin_runs = len(config["tasks"]) * len(config["backbones"]) * len(config["seeds"])
+    # reference predictors: one job per (task, reference), the edges on the range tasks only; each evaluated per
+    # backbone that runs the task
+    references, edges = len(config["references"]), 2
+    side_less = structure_tasks[len(config["tasks"]):] + mps_tasks
+    assert counts["predict_reference"] == len(config["tasks"]) * references + len(side_less) * (references - edges)
+    reference_evaluations = (len(config["tasks"]) * references + (len(side_less) - len(mps_tasks))
+                             * (references - edges)) * len(config["backbones"]) + len(mps_tasks) * (references - edges)
+    assert counts["train"] == runs + twin_runs
+    assert counts["evaluate_runs"] == (runs + twin_runs) // len(config["seeds"]) + reference_evaluations
     # one train job per run, never the seeds of a (task, backbone, method) in one job (resources.seeds_in_one_job)
     assert config["resources"]["seeds_in_one_job"] is False and "train_seeds" not in counts
-    assert counts["download_dataset"] == 6 and counts["split_task"] == 13
+    assert counts["download_dataset"] == 6 and counts["split_task"] == 13 + len(config["tasks"])
     assert counts["build_graphs"] == 5  # no graphs for the composition-only MPS set
     assert counts["aggregate_tables"] == 1 and counts["aggregate_other_split_tasks"] == 1
 
@@ -125,8 +135,13 @@ def test_demo_configs_train_all_seeds_of_a_run_in_one_job(tmp_path, name):
     counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     tasks = config["tasks"] + config.get("other_split_tasks", [])
-    assert counts["train_seeds"] == len(tasks) * len(config["backbones"]) * len(config["methods"])
-    assert "train" not in counts and counts["evaluate_runs"] == counts["train_seeds"]
+    # the random twins of the range tasks train ERM too (in_distribution)
+    twins = len(config["tasks"]) * len((config.get("in_distribution") or {"methods": ["erm"]})["methods"])
+    assert counts["train_seeds"] == (len(tasks) * len(config["methods"]) + twins) * len(config["backbones"])
+    # evaluations: every trained (task, backbone, method) and every reference predictor's runs
+    assert "train" not in counts and counts["evaluate_runs"] == counts["train_seeds"] + sum(
+        1 for line in result.stdout.split("\nrule ") if line.startswith("evaluate_runs:")
+        and re.search(r"wildcards: .*method=(edge_train|edge_known|train_mean|random_forest|ridge)\b", line))
     runtime = config["resources"]["per_backbone"]["magpie_mlp"]["runtime"] * len(config["seeds"])
     jobs = result.stdout.split("\nrule ")
     train_jobs = [job for job in jobs if job.startswith("train_seeds:")]

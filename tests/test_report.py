@@ -241,7 +241,7 @@ def test_paper_table_missing_cells_and_single_seed():
     assert "---" in table.to_latex()
 
     frame = table.to_frame()
-    assert list(frame.columns[:4]) == ["backbone", "method", f"{T1}_mean", f"{T1}_std"]
+    assert list(frame.columns[:5]) == ["backbone", "method", "role", f"{T1}_mean", f"{T1}_std"]
     assert frame["avg_rank"].tolist() == [2.0, 1.0, 1.0]
     assert frame["n_tasks_ranked"].tolist() == [2, 2, 1]
 

@@ -183,7 +183,7 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
 
 PARITY_COLUMNS = 5
 #: the constant references' lines (extrapbench.references.constants): label, colour, line style
-EDGE_STYLES = {"edge_train": ("edge (train)", "#C44E52", "--"), "edge_known": ("edge (train ∪ val)", "#8172B3", ":")}
+EDGE_STYLES = {"edge_train": ("edge (train)", "#2F2F2F", "--"), "edge_known": ("edge (train ∪ val)", "#8172B3", ":")}
 
 
 def reference_edges(split_summary: dict) -> dict[str, float]:

@@ -105,8 +105,11 @@ def method_sets(present: Iterable[str], entries: Mapping[str, Any] | None = None
     """Sort the method entries ``present`` in the results into the paper set, the other methods and the
     ablations. ``entries``: the config's ``methods:`` mapping (name -> entry; None: no entry is a variant);
     ``ablations``: the config key ``ablations`` (list or mapping); ``method_order``: order of the others
-    (default: the config's, else as present)."""
+    (default: the config's, else as present); ``references``: the reference predictors' names (config
+    ``references``), kept out of every ranked set and of the ablations."""
     present = list(dict.fromkeys(present))
+    reference_names = [r for r in references if r in present]  # reference predictors: in no ranked set
+    present = [p for p in present if p not in reference_names]
     entries = dict(entries or {})
     marked = normalise_ablations(ablations)
     ablation: dict[str, str | None] = {}

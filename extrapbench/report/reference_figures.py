@@ -15,13 +15,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from extrapbench.report.figures import EDGE_STYLES  # noqa: E402
 from extrapbench.report.summary import display_name, order_backbones, order_methods  # noqa: E402
 from extrapbench.report.text_table import save_figure  # noqa: E402
 
 PathLike = str | os.PathLike
 #: constant references drawn as lines: label, colour, style
-REFERENCE_LINES = {"edge_train": ("edge (train)", "#C44E52", "--"), "edge_known": ("edge (train ∪ val)", "#8172B3", ":"),
-                   "train_mean": ("train mean", "0.35", "-.")}
+REFERENCE_LINES = {**EDGE_STYLES, "train_mean": ("train mean", "0.5", "-.")}
 BEATS, DOES_NOT, CLASSICAL = "#4C72B0", "0.7", "#55A868"
 
 
