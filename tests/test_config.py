@@ -19,7 +19,7 @@ DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 
 def test_shipped_configs_are_valid():
     validate_config(DEMO, SCHEMA, "config/demo.yaml")
-    for name in ("config.yaml", "demo_paper_b.yaml", "authors.yaml"):
+    for name in ("config.yaml", "demo_paper_b.yaml", "authors.yaml", "cpu_gnn.yaml"):
         validate_config(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA, f"config/{name}")
 
 
