@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict
 
-from extrapbench.config import ConfigError, load_yaml_file, registry_errors, resolve_entry, schema_errors
+from extrapbench.config import ConfigError, load_yaml_file, path_errors, registry_errors, resolve_entry, schema_errors
 
 PACKAGE = Path(__file__).resolve().parent
 #: bumped when the facts stored change shape
@@ -77,8 +77,10 @@ def check_config(config: Dict[str, Any], schema_path: str | Path, source: str = 
     messages = schema_errors(config, schema)
     if messages:
         raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
+    # the file system's answers are never remembered: checked on every parse, reported with the registry's
+    on_disk = path_errors(config)
     cached = Path(cache_dir) / f"{config_key(config, schema_path)}.json" if cache_dir is not None else None
-    if cached is not None and cached.is_file():
+    if cached is not None and cached.is_file() and not on_disk:
         try:
             return json.loads(cached.read_text())
         except (OSError, ValueError):
@@ -87,6 +89,7 @@ def check_config(config: Dict[str, Any], schema_path: str | Path, source: str = 
         messages, facts = _registry_check(config, schema)
     else:
         messages, facts = _registry_check_in_child(config, schema_path)
+    messages = on_disk + messages
     if messages:
         raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
     if cached is not None:

@@ -25,7 +25,14 @@ def schema_errors(config: Dict[str, Any], schema: Dict[str, Any]) -> List[str]:
     validator = jsonschema.Draft7Validator(schema)
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        messages.append(f"at '{_where(error.absolute_path)}': {error.message}")
+        message = error.message
+        if "propertyNames" in error.relative_schema_path:  # a mapping's key: say it is the name that is wrong
+            message = f"name {message}"
+        if error.validator in ("pattern", "maximum") or "propertyNames" in error.relative_schema_path:
+            # what the pattern / limit means (a seed's range, which characters a name may hold)
+            description = error.schema.get("description") if isinstance(error.schema, dict) else None
+            message += f" ({description})" if description else ""
+        messages.append(f"at '{_where(error.absolute_path)}': {message}")
     return messages
 
 
@@ -41,6 +48,21 @@ def resolve_entry(name: str, params: Dict[str, Any] | None) -> tuple[str, Dict[s
     params = {k: v for k, v in (params or {}).items() if k not in METHOD_TRAIN_KEYS}
     registered = params.pop("method", None) or params.pop("backbone", None) or name
     return registered, params
+
+
+def canonical(value: Any) -> Any:
+    """`value` with every mapping's keys sorted, recursively (lists and tuples keep their order), so that equal
+    settings written in another key order have the same repr. Snakemake stores the repr of a job's params and
+    reruns the job when it differs ("Params have changed"): the training rules' params go through this, so
+    reordering keys under `train:` or inside a method entry retrains nothing. Keys of different types (YAML allows
+    int and str keys side by side) are ordered by type name, then text."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value, key=lambda k: (type(k).__name__, str(k)))}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(canonical(item) for item in value)
+    return value
 
 
 def train_settings(config: Dict[str, Any], backbone: str, method: str, task: str) -> Dict[str, Any]:
@@ -84,11 +106,8 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
     for kind, registry in (("backbones", BACKBONES), ("methods", METHODS)):
         for name, params in (config.get(kind) or {}).items():
             registered, params = resolve_entry(name, params)
-            try:
-                cls = registry.get(registered)
-            except KeyError as exc:
-                messages.append(f"at '{kind}.{name}': {exc.args[0]}" if registered != name
-                                else f"at '{kind}': {exc.args[0]}")
+            cls = _registered_class(registry, kind, name, registered, messages)
+            if cls is None:
                 continue
             if kind == "methods":
                 known = set(cls.defaults)
@@ -106,6 +125,15 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
     messages += unrunnable_task_errors(config, tasks)
     messages += selection_errors(config, schema)
     return messages
+
+
+def _registered_class(registry, kind: str, name: str, registered: str, messages: List[str]):
+    """The class a config entry names, or None with the registry's message (naming the entry) appended."""
+    try:
+        return registry.get(registered)
+    except KeyError as exc:
+        messages.append(f"at '{kind}.{name}': {exc.args[0]}" if registered != name else f"at '{kind}': {exc.args[0]}")
+        return None
 
 
 def train_override_errors(config: Dict[str, Any], tasks) -> List[str]:
@@ -130,6 +158,45 @@ def train_override_errors(config: Dict[str, Any], tasks) -> List[str]:
             if name is not None and name not in methods:
                 messages.append(f"at 'ablations': {role} {name!r} is not one of the configured methods "
                                 f"{sorted(methods)}")
+    return messages + ablation_cycle_errors(config)
+
+
+def ablation_cycle_errors(config: Dict[str, Any]) -> List[str]:
+    """An ablation must be compared with something else: not with itself (`ablations: [erm]`, whose listed entries
+    are compared with ERM, or `{fds: fds}`), and not only with other ablations in a loop (`{a: b, b: a}`), which
+    would leave each without a ranked reference. The references are found as extrapbench.report.method_sets
+    finds them: the mapping's value, else the entry a variant's `method:` names, else ERM."""
+    from extrapbench.report.method_sets import REFERENCE, _registered, normalise_ablations
+
+    methods = config.get("methods") or {}
+    listed = not isinstance(config.get("ablations"), dict)
+    references = {}
+    for name, reference in normalise_ablations(config.get("ablations")).items():
+        if reference is None:
+            registered = _registered(name, methods.get(name))
+            reference = registered if registered != name and registered in methods else (
+                REFERENCE if REFERENCE in methods else None)
+        references[name] = reference
+    messages, seen_cycles = [], set()
+    for start in references:
+        chain, current = [start], references[start]
+        while current in references and current not in chain:
+            chain.append(current)
+            current = references[current]
+        if current != start or frozenset(chain) in seen_cycles:
+            continue
+        seen_cycles.add(frozenset(chain))
+        first = chain.index(min(chain))  # the same cycle reads the same whichever entry it was found from
+        chain = chain[first:] + chain[:first]
+        if len(chain) == 1:
+            how = ("a listed entry is compared with the entry its `method:` names, else with ERM; name another "
+                   f"reference with the mapping form, e.g. `ablations: {{{start}: <entry>}}`, or drop it"
+                   if listed else "name another entry as its reference, or drop it")
+            messages.append(f"at 'ablations': {start!r} would be its own reference ({how})")
+        else:
+            messages.append(f"at 'ablations': the references form a cycle {' -> '.join(chain + chain[:1])}; each "
+                            f"ablation is compared with its reference, so one entry of the cycle must be a ranked "
+                            f"method: drop it from `ablations` or give it a reference outside the cycle")
     return messages
 
 
@@ -169,11 +236,8 @@ def reference_errors(config: Dict[str, Any], tasks) -> List[str]:
     methods = config.get("methods") or {}
     for name, params in configured_references(config).items():
         registered, params = resolve_reference(name, params)
-        try:
-            cls = REFERENCES.get(registered)
-        except KeyError as exc:
-            messages.append(f"at 'references.{name}': {exc.args[0]}" if registered != name
-                            else f"at 'references': {exc.args[0]}")
+        cls = _registered_class(REFERENCES, "references", name, registered, messages)
+        if cls is None:
             continue
         if name in methods:
             messages.append(f"at 'references.{name}': {name!r} is also a method entry; a reference and a method "
@@ -193,6 +257,21 @@ def reference_errors(config: Dict[str, Any], tasks) -> List[str]:
                 "task_definitions") or {})):
             messages.append(f"at 'in_distribution': the random twin of task {task_id!r} is named {twin!r}, which is "
                             f"already a task of this config; rename that task or set in_distribution: null")
+    return messages
+
+
+def path_errors(config: Dict[str, Any]) -> List[str]:
+    """A data folder that is an existing file (say, the dataset file itself) would fail in the download job with
+    NotADirectoryError; say so before any job. A folder that does not exist yet is fine: it is made. Checked on
+    every parse (not remembered with the registry check: the file system changes, the config may not)."""
+    messages = []
+    for key in ("data_home", "ane_data_home"):
+        value = config.get(key)
+        if isinstance(value, str) and value and Path(value).expanduser().is_file():
+            resolved = str(Path(value).expanduser().resolve())
+            shown = value if resolved == value else f"{value} ({resolved})"
+            messages.append(f"at '{key}': {shown} is a file, expected a folder (where the dataset files are "
+                            f"found or downloaded into)")
     return messages
 
 

@@ -50,7 +50,7 @@ Departures and consequences, stated once here:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Iterable, List, Sequence
+from typing import TYPE_CHECKING, Dict, Iterable, List, Sequence
 
 import numpy as np
 import torch
@@ -117,20 +117,38 @@ def structure_to_graph(structure, cutoff: float, max_neighbors: int) -> "Data":
 
 
 def build_graphs(structures: Iterable, cutoff: float, max_neighbors: int,
-                 progress: bool = True, desc: str = "graphs") -> List[Data]:
+                 progress: bool = True, desc: str = "graphs", ids: Sequence[str] | None = None) -> List[Data]:
     """``structure_to_graph`` over many structures, with a tqdm progress bar.
 
-    Logs one warning listing the positions of structures that have no edge at all (see module docstring).
+    Logs one warning listing the structures that have no edge at all (see module docstring): by material id
+    when ``ids`` (one per structure) are given, else by position.
     """
     structures = list(structures)
     graphs = [structure_to_graph(s, cutoff, max_neighbors)
               for s in tqdm(structures, desc=desc, disable=not progress)]
     edgeless = [k for k, g in enumerate(graphs) if g.edge_index.shape[1] == 0]
     if edgeless:
-        log.warning("%d of %d structures have no neighbour within %.2f Å (positions %s%s); fairchem "
-                    "backbones cannot process them, raise the cutoff", len(edgeless), len(graphs), cutoff,
-                    edgeless[:10], "..." if len(edgeless) > 10 else "")
+        named = ("materials " + ", ".join(str(ids[k]) for k in edgeless[:10]) if ids is not None
+                 else f"positions {edgeless[:10]}")
+        log.warning("%d of %d structures have no neighbour within the cutoff %.2f Å (%s%s); the graph backbones "
+                    "cannot process them: raise the config's graph.cutoff", len(edgeless), len(graphs), cutoff,
+                    named, ", ..." if len(edgeless) > 10 else "")
     return graphs
+
+
+def edgeless_members_error(ids: Sequence[str], graphs: Sequence[Data], cutoff, source,
+                           parts: Dict[str, str] | None = None) -> str | None:
+    """A message naming the materials among ``ids`` whose graph has no edge (no neighbour within ``cutoff``),
+    their split part (``parts``: id -> part) and the cutoff, or None when every graph has an edge. The graph
+    backbones refuse such a graph at its first batch; a training job checks its split members before training."""
+    edgeless = [str(i) for i, g in zip(ids, graphs) if int(g.edge_index.shape[1]) == 0]
+    if not edgeless:
+        return None
+    shown = ", ".join(f"{i} ({parts[i]})" if parts and i in parts else i for i in edgeless[:10])
+    within = f"the graph cutoff {cutoff} Å" if cutoff is not None else "the graph cutoff"
+    return (f"{source}: {len(edgeless)} material(s) have no neighbour within {within}: {shown}"
+            f"{', ...' if len(edgeless) > 10 else ''}; the graph backbones cannot process a graph without edges: "
+            f"raise the config's graph.cutoff, or leave these materials out of the task")
 
 
 def edgeless_graphs(batch) -> Sequence[int]:
@@ -154,8 +172,9 @@ def check_graph_batch(batch, cutoff: float, model_name: str) -> None:
     """
     edgeless = edgeless_graphs(batch)
     if edgeless:
-        raise ValueError(f"{model_name}: graphs {edgeless} of the batch have no edge within the cutoff; "
-                         "fairchem backbones cannot process them (raise the graph cutoff)")
+        # positions within the batch only (a training job names the materials before it trains: run.graph_samples)
+        raise ValueError(f"{model_name}: graphs {edgeless} of the batch have no edge within the cutoff {cutoff} Å; "
+                         "fairchem backbones cannot process them (raise the config's graph.cutoff)")
     distances = getattr(batch, "distances", None)
     if distances is not None and distances.numel() > 0:
         longest = float(distances.max())

@@ -331,9 +331,14 @@ def write_json_atomic(data: Mapping[str, Any], path: str | os.PathLike) -> None:
         os.umask(umask)
         os.chmod(temp_name, 0o666 & ~umask)
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as exc:
+        from extrapbench.data import disk_full_error
+
+        full = disk_full_error(exc, path)  # before the partial file goes: it holds the space that ran out
         if os.path.exists(temp_name):
             os.unlink(temp_name)
+        if full is not None:
+            raise full from exc
         raise
 
 

@@ -40,7 +40,7 @@ def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, 
 
 def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) -> tuple[Dict[str, list], dict]:
     """Graphs of the split members, and how the graphs were built (cutoff, max_neighbors)."""
-    from extrapbench.graphs import load_graphs  # torch_geometric: graph backbones only
+    from extrapbench.graphs import edgeless_members_error, load_graphs  # torch_geometric: graph backbones only
 
     # onto the host whatever device wrote them (weights_only: plain tensors, extrapbench.graphs.save_graphs): data
     # stay there and travel to the run's device per batch. Only the split's members become graphs, each once.
@@ -50,6 +50,12 @@ def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) ->
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise KeyError(f"{graphs_pt}: no graph for {len(missing)} split members, e.g. {sorted(missing)[:3]}")
+    # a member without a neighbour within the cutoff: every graph backbone refuses it at its first batch, which
+    # could only say its position in that batch; say which material, now, before any training
+    parts = {i: part for part, part_ids in ids_by_part.items() for i in part_ids}
+    edgeless = edgeless_members_error(ids, graphs, meta.get("cutoff"), graphs_pt, parts)
+    if edgeless:
+        raise ValueError(edgeless)
     seen, samples = set(), {}
     for part, part_ids in ids_by_part.items():
         # a member in two parts (split_ties: both_sides) gets its own copy: the parts' targets are set per sample

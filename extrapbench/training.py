@@ -94,9 +94,10 @@ def changed_parts(stored: Dict[str, str] | None, current: Dict[str, str]) -> Lis
 
 
 def _save_state(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """A resume checkpoint, written atomically (a full disk says so, naming the file: extrapbench.data)."""
+    from extrapbench.data import write_atomic
+
+    write_atomic(lambda tmp: torch.save(state, tmp), path)
 
 
 def _numpy_rng_state() -> dict:

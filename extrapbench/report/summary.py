@@ -160,8 +160,15 @@ def collect(metrics_records: Iterable[Mapping[str, Any] | str | os.PathLike]) ->
     records = []
     for record in metrics_records:
         if isinstance(record, (str, os.PathLike)):
-            with open(record) as metrics_file:
-                record = json.load(metrics_file)
+            path = record
+            try:
+                with open(path) as metrics_file:
+                    record = json.load(metrics_file)
+            except ValueError as exc:  # truncated or corrupt (JSONDecodeError, UnicodeDecodeError): name the file
+                raise ValueError(f"{path}: not valid JSON ({exc}); delete it and rerun its evaluation") from exc
+            if not isinstance(record, Mapping):
+                raise ValueError(f"{path}: not a metrics record (a JSON {type(record).__name__}, expected an "
+                                 f"object); delete it and rerun its evaluation")
         records.append(dict(record))
     if not records:
         raise ValueError("no metrics records to collect")

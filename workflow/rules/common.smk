@@ -17,7 +17,7 @@ os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 
 # nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.checked_config)
 from extrapbench.checked_config import check_config  # noqa: E402
-from extrapbench.config import METHOD_TRAIN_KEYS, ConfigError, resolve_entry, train_settings  # noqa: E402
+from extrapbench.config import METHOD_TRAIN_KEYS, ConfigError, canonical, resolve_entry, train_settings  # noqa: E402
 from extrapbench.config import RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings  # noqa: E402
 from extrapbench.data import dataset_has_structures  # noqa: E402
 from extrapbench.selection import grid_points, point_id  # noqa: E402
@@ -288,7 +288,9 @@ def run_params(wildcards):
     - method_params: the method's entry without its training settings (those are in train_params, so a per-task
       setting of another task never changes this run's params);
     - train_params: `train`, then the backbone's, the method's and the method's per-task overrides
-      (extrapbench.config.train_settings)."""
+      (extrapbench.config.train_settings).
+    The training rules' params are canonical (extrapbench.config.canonical: keys sorted, recursively): Snakemake
+    reruns a job whose params' repr changed, and equal settings in another key order must not retrain."""
     entry = config["methods"][wildcards.method] or {}
     return {
         "backbone_params": config["backbones"][wildcards.backbone] or {},
@@ -299,18 +301,18 @@ def run_params(wildcards):
 
 def final_run_params(wildcards):
     """run_params of a final run: its seed (its selected grid point, if any, is an input file)."""
-    return {**run_params(wildcards), "seed": int(wildcards.seed)}
+    return canonical({**run_params(wildcards), "seed": int(wildcards.seed)})
 
 
 def seeds_run_params(wildcards):
     """run_params of a train_seeds job: every seed, trained in turn (the selected grid point, if any, is an input
     file, as for train)."""
-    return {**run_params(wildcards), "seeds": [int(seed) for seed in SEEDS]}
+    return canonical({**run_params(wildcards), "seeds": [int(seed) for seed in SEEDS]})
 
 
 def grid_run_params(wildcards):
     """run_params of a train_grid_point job: the selection seed and [(point id, params)] of its grid points."""
-    return {**run_params(wildcards), "seed": SELECTION.get("seed", 0), "points": chunk_points(wildcards)}
+    return canonical({**run_params(wildcards), "seed": SELECTION.get("seed", 0), "points": chunk_points(wildcards)})
 
 
 def gpu_count(wildcards):

@@ -24,7 +24,7 @@ rule predict_reference:
         mem_mb=4000,
         runtime=60,
     params:
-        reference=lambda wildcards: REFERENCES[wildcards.method],
+        reference=lambda wildcards: canonical(REFERENCES[wildcards.method]),  # key order: no rerun
         seeds=SEEDS,
     script:
         "../../scripts/predict_reference.py"
