@@ -81,7 +81,7 @@ REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_ran
 	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \
 	table_provenance_other_split_tasks table_skill table_extrapolation_penalty plot_mae_vs_references
 
-.PHONY: rerun-method figures test-slurm reproduce-paper download
+.PHONY: rerun-method figures test-slurm reproduce-paper download slurm-profile
 
 # Paper A exactly as its authors released it (config/authors.yaml: EquiformerV2 at the release's size, their
 # per-method, per-task settings, EMA, clipping, AMP, ties in both parts, ddof-0 std). GPU work: run it on a cluster,
@@ -119,6 +119,19 @@ figures: $(STAMP)
 # `make test` (see README).
 test-slurm: $(STAMP)
 	SNAKEMAKE=$(BIN)/snakemake bash scripts/slurm/cluster.sh test
+
+# `snakemake --cores all --profile slurm`: a profile given by *name* is looked up in the working directory, then in
+# Snakemake's user config folder ($XDG_CONFIG_HOME/snakemake, else ~/.config/snakemake), then /etc/xdg/snakemake.
+# This links the repository's profiles/slurm there as `slurm` (a link: `git pull` updates it; its partitions.yaml
+# resolves through the link). An existing `slurm` profile that is not such a link is left alone.
+SNAKEMAKE_PROFILES ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
+slurm-profile:
+	@mkdir -p "$(SNAKEMAKE_PROFILES)"
+	@if [ -e "$(SNAKEMAKE_PROFILES)/slurm" ] && [ ! -L "$(SNAKEMAKE_PROFILES)/slurm" ]; then \
+	  echo "make slurm-profile: $(SNAKEMAKE_PROFILES)/slurm exists and is not a link; move it away, or use --profile $(abspath profiles/slurm)" >&2; \
+	  exit 1; fi
+	ln -sfn "$(abspath profiles/slurm)" "$(SNAKEMAKE_PROFILES)/slurm"
+	@echo "profile 'slurm' -> $(abspath profiles/slurm): snakemake --cores all --profile slurm now works from this repository's root"
 
 # Every dataset of CONFIG into results/datasets (and data_home), here: on a cluster run it on the login node before
 # the cluster run, so a failed download shows at once; the cluster run itself downloads nothing more (its

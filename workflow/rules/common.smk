@@ -388,7 +388,7 @@ def table_files():
         ]
         if MEX_ENTRIES:
             names += ["table4_mex_variants", "mex_candidate_range"]
-        if REFERENCE_NAMES:
+        if "edge_train" in REFERENCE_NAMES:  # skill is measured against it
             names.append("skill")
         if RANDOM_TWINS:
             names.append("extrapolation_penalty")
