@@ -26,19 +26,22 @@ $(STAMP): requirements.txt pyproject.toml scripts/slurm/snakemake-executor-plugi
 	touch $(STAMP)
 
 # The embedded default: both phonon tasks, Magpie MLP, ERM and MEX, two seeds, on the shipped data.
+# --rerun-incomplete (here, in every target below and in profiles/*): after Ctrl-C or a killed Snakemake the next
+# `make demo` reruns the interrupted jobs instead of stopping at IncompleteFilesException; their training resumes
+# from its per-epoch checkpoints, and a train_seeds job's finished seeds are restored, not retrained.
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/demo.yaml
 	@echo "tables: results/tables/   figures: results/figures/"
 
 # Paper B's held-out-element (HOIP) and element-count (MPS) tasks on the shipped files, Magpie MLP, every method.
 demo-paper-b: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo_paper_b.yaml
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/demo_paper_b.yaml
 	@echo "tables: results/tables/other_split_tasks/   figures: results/figures/fig4_parity_*"
 
 # Paper A's eight methods on graphs, CPU only: PaiNN at the library's small preset, both phonon tasks, three seeds,
 # the release's protocol at most 100 epochs (config/cpu_gnn.yaml). Hours on 2 cores (README: "make demo-gnn").
 demo-gnn: $(STAMP)
-	$(BIN)/snakemake --cores all --configfile config/cpu_gnn.yaml
+	$(BIN)/snakemake --cores all --rerun-incomplete --configfile config/cpu_gnn.yaml
 	@echo "tables: results/tables/"
 
 test: $(STAMP)
@@ -70,7 +73,7 @@ SMK_ARGS ?=
 # the workflow as configured (no executor options): for --summary
 SNAKEMAKE_DAG = $(BIN)/snakemake $(if $(CONFIG),--configfile $(CONFIG)) $(SMK_ARGS)
 # a profile folder is passed as an absolute path: the profile's partitions.yaml then resolves under --directory too
-SNAKEMAKE = $(BIN)/snakemake $(if $(PROFILE),--profile $(if $(wildcard $(PROFILE)),$(abspath $(PROFILE)),$(PROFILE)),--cores $(CORES)) \
+SNAKEMAKE = $(BIN)/snakemake $(if $(PROFILE),--profile $(if $(wildcard $(PROFILE)),$(abspath $(PROFILE)),$(PROFILE)),--cores $(CORES) --rerun-incomplete) \
 	$(if $(CONFIG),--configfile $(CONFIG)) $(SMK_ARGS)
 # the rules that train (rerun-method forces them, figures never runs them), that evaluate a run's predictions, and
 # that turn evaluated runs into tables and figures (tests/test_cluster_commands.py checks every rule is classified)
@@ -137,4 +140,4 @@ slurm-profile:
 # the cluster run, so a failed download shows at once; the cluster run itself downloads nothing more (its
 # download_dataset jobs run where Snakemake runs anyway: localrules in workflow/rules/download.smk).
 download: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SMK_ARGS) --until download_dataset
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete $(if $(CONFIG),--configfile $(CONFIG)) $(SMK_ARGS) --until download_dataset

@@ -123,6 +123,39 @@ def dataset_has_structures(name: str) -> bool:
     return "structure" in meta["columns"]
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_source_digest(name: str, data_home: str | os.PathLike, ane_data_home: str | os.PathLike) -> str:
+    """What a dataset's table is built from, as one string: the sha256 of each of its source files in data_home
+    (matminer's file; paper B's files in ane_data_home). The download rule takes it as a param, so a source file
+    replaced after the table was built (other rows, another version) makes Snakemake rebuild the table and
+    everything downstream (Snakemake's params trigger) instead of the tables reporting the old rows.
+
+    A matminer file not downloaded yet stands for matminer's own sha256 of it (the digest matminer checks the
+    download against), so the first download does not change the value and rebuild everything once more. Paper
+    B's files have no pinned digest (extrapbench.ane_data): missing ones read "absent", so a download of them is
+    followed by one rebuild; the repository ships them."""
+    if name in ANE_DATASETS:
+        from extrapbench.ane_data import FILES_OF
+
+        home = Path(ane_data_home)
+        return ";".join(f"{file}:{_file_sha256(home / file) if (home / file).exists() else 'absent'}"
+                        for file in FILES_OF[name])
+    from matminer.datasets.utils import _load_dataset_dict
+
+    file = dataset_file_name(name)
+    path = Path(data_home) / file
+    return f"{file}:{_file_sha256(path) if path.exists() else _load_dataset_dict()[name]['hash']}"
+
+
 def load_dataset_table(name: str, data_home: str | os.PathLike, ane_data_home: str | os.PathLike) -> pd.DataFrame:
     """The standardised, validated table of any dataset the benchmark knows (matminer's, or paper B's HOIP /
     MPS): see `validate_dataset_table` for what stops here."""

@@ -33,15 +33,16 @@ def _attempt_links(log: Path) -> list:
     return [path for _, path in sorted(links)]
 
 
-def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False, log=None) -> None:
-    """stdout/stderr to `log` (default: the job's first log), replacing an earlier redirect of this process."""
+def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False, log=None, append: bool = False) -> None:
+    """stdout/stderr to `log` (default: the job's first log), replacing an earlier redirect of this process.
+    `append`: continue a log this job wrote earlier (train_seeds: a failed seed's error goes back to its log)."""
     if log is None:
         if not snakemake.log:
             return
         log = snakemake.log[0]
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log, "w", buffering=1)
+    handle = open(log, "a" if append else "w", buffering=1)
     console = sys.__stderr__
     if _STATE.get("handles"):  # an earlier log of this job: flushed, left open (a library may still hold it)
         _STATE["handles"][-1].flush()
@@ -91,6 +92,16 @@ def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False, 
 def attempt_logs() -> list:
     """The logs of every attempt of this job so far, this one last (resumable jobs; else [])."""
     return list(_STATE.get("attempts", []))
+
+
+def attempt_link(log) -> str | None:
+    """The link that keeps this attempt's `log` past Snakemake's deletion of the job's logs (resumable jobs), or
+    None where none was made."""
+    name = Path(log).name + ".attempt"
+    for link in _STATE.get("links", []):
+        if link.parent == Path(log).parent and link.name.startswith(name) and link.name[len(name):].isdigit():
+            return str(link)
+    return None
 
 
 def finish_attempt() -> None:

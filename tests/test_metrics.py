@@ -219,7 +219,7 @@ def test_run_metrics_rejects_predictions_that_do_not_match_the_split():
     with pytest.raises(ValueError, match="test predictions do not match"):
         M.run_metrics(predictions, _split_summary(), _provenance())
     predictions = _predictions()
-    predictions.loc[3, "y_pred"] = np.nan
+    predictions.loc[0, "y_pred"] = np.nan  # inside the file: a broken run (a NaN last row reads as truncated)
     with pytest.raises(ValueError, match="finite"):
         M.run_metrics(predictions, _split_summary(), _provenance())
 
@@ -246,10 +246,11 @@ def test_evaluate_run_leaves_no_file_when_it_fails(tmp_path):
     run_dir, split_path = _write_run(tmp_path)
     predictions = _predictions().iloc[:3]  # a test row is missing
     predictions.to_csv(run_dir / "predictions.csv", index=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="removed .* so that a rerun retrains the run"):
         M.evaluate_run(run_dir / "predictions.csv", split_path, run_dir / "provenance.json",
                        run_dir / "metrics.json")
-    assert sorted(p.name for p in run_dir.iterdir()) == ["predictions.csv", "provenance.json"]
+    # no metrics.json, and the run's bad outputs are gone (issue 22): a plain rerun retrains it
+    assert sorted(p.name for p in run_dir.iterdir()) == []
 
 
 def test_write_json_atomic_keeps_the_old_file_on_failure(tmp_path):

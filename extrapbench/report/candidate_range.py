@@ -64,16 +64,24 @@ _PREDICTIONS_PATH = re.compile(r"(?P<task>[^/]+)/(?P<backbone>[^/]+)/(?P<method>
                                r"predictions\.csv$")
 
 
-def read_test_labels(predictions_paths: Iterable[PathLike]) -> dict:
+def read_test_labels(predictions_paths: Iterable[PathLike], split_summaries: Mapping[str, Mapping] | None = None
+                     ) -> dict:
     """{(task, backbone, method, seed): test labels (transformed units)} from the runs' ``predictions.csv``
-    (``.../runs/{task}/{backbone}/{method}/seed{seed}/predictions.csv``: columns split, y_true)."""
+    (``.../runs/{task}/{backbone}/{method}/seed{seed}/predictions.csv``: columns split, y_true). A file whose task's
+    split summary is in ``split_summaries`` ({task: split JSON}) is checked against it first
+    (extrapbench.metrics.check_predictions: a truncated file is refused, naming it)."""
+    from extrapbench.metrics import check_predictions
+
+    split_summaries = split_summaries or {}
     labels = {}
     for path in predictions_paths:
         match = _PREDICTIONS_PATH.search(Path(path).as_posix())
         if match is None:
             raise ValueError(f"{path}: not a run's predictions file (.../{{task}}/{{backbone}}/{{method}}/"
                              "seed{seed}/predictions.csv)")
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={"id": str})
+        if match["task"] in split_summaries:
+            check_predictions(frame, split_summaries[match["task"]], path)
         key = (match["task"], match["backbone"], match["method"], int(match["seed"]))
         labels[key] = frame.loc[frame["split"] == "test", "y_true"].to_numpy(float)
     return labels
@@ -115,11 +123,12 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
     mex = _mex_entries(provenance)
     if mex.empty:
         raise ValueError("no run of a MEX entry among the provenance records")
-    test_ranges = {}
+    test_ranges, splits = {}, {}
     for path in split_json_paths or []:
         split = _read_json(path)
+        splits[split.get("task", Path(path).stem)] = split
         test_ranges[split.get("task", Path(path).stem)] = (split["test"]["min"], split["test"]["max"])
-    test_labels = read_test_labels(predictions_paths or [])
+    test_labels = read_test_labels(predictions_paths or [], splits)
 
     # one entry per (task, backbone, method): the first seed's provenance; ranges must agree over seeds
     per_entry = []

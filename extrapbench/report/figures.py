@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from extrapbench.metrics import mae  # noqa: E402
+from extrapbench.metrics import check_predictions, mae, read_predictions  # noqa: E402
 from extrapbench.report.tables import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
 from extrapbench.report.text_table import save_figure  # noqa: E402
 
@@ -169,7 +169,10 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
                 continue
             chosen = candidates[candidates["seed"] == wanted_seed]
             run = (chosen if not chosen.empty else candidates.sort_values("seed")).iloc[0]
-            predictions = pd.read_csv(run["path"], dtype={"id": str})
+            predictions = read_predictions(run["path"])
+            # a truncated or stale file would be drawn with a wrong MAE: refused, naming the file (its evaluation
+            # removes it, so that a plain rerun retrains the run)
+            check_predictions(predictions, summary, run["path"])
             _parity_panel(axis, predictions, train_min, train_max, summary.get("side"), edges)
             axis.set_title(f"{display_name(backbone)} / {display_name(method)} (seed {run['seed']})", fontsize=9)
             axis.set_xlabel(f"true {axis_label}")

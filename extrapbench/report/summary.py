@@ -189,7 +189,8 @@ def collect(metrics_records: Iterable[Mapping[str, Any] | str | os.PathLike]) ->
 def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
               method_order: Sequence[str] | None = None,
               backbone_order: Sequence[str] | None = None, std_ddof: int = DEFAULT_STD_DDOF) -> pd.DataFrame:
-    """One row per (task, backbone, method) with ``n_seeds``, ``seeds`` and ``{metric}_mean``/``{metric}_std``
+    """One row per (task, backbone, method) with ``n_seeds``, ``seeds``, ``n_diverged`` (seeds whose metrics say
+    ``diverged``) and ``{metric}_mean``/``{metric}_std``
     for every metric present (std with `std_ddof`, NaN for a single seed; the ddof is recorded in a
     ``std_ddof`` column). Rows follow task, backbone, method order."""
     std_ddof = check_std_ddof(std_ddof)
@@ -200,6 +201,9 @@ def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
         row: dict[str, Any] = {"task": task, "backbone": backbone, "method": method,
                                "n_seeds": int(group["seed"].nunique()),
                                "seeds": ",".join(str(s) for s in sorted(group["seed"]))}
+        # seeds whose metrics.json says diverged (extrapbench.metrics.divergence): marked in the tables, never bold
+        row["n_diverged"] = (int(sum(value is True or value == 1 for value in group["diverged"]))
+                             if "diverged" in group.columns else 0)
         for column in COUNT_KEYS:
             if column in group.columns:
                 row[column] = group[column].iloc[0]

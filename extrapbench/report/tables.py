@@ -95,10 +95,14 @@ class PaperTable:
     references: list = field(default_factory=list)
     #: the reference a method has to beat ("edge_train"): cells that do not beat it get REFERENCE_MARK
     edge_reference: str | None = None
+    #: (backbone, method) x task -> seeds that diverged (summary ``n_diverged``): such a cell gets DIVERGED_MARK and
+    #: is never bold or italic; None: no divergence known
+    n_diverged: pd.DataFrame | None = None
 
     AVG_RANK = "avg. rank"
     NOT_APPLICABLE = "n/a"
     REFERENCE_MARK = "†"
+    DIVERGED_MARK = "‼"
     REFERENCE_PREFIX = REFERENCE_PREFIX
 
     def is_reference(self, row) -> bool:
@@ -117,6 +121,13 @@ class PaperTable:
             return False
         return bool(mine <= theirs) if self.higher_is_better else bool(mine >= theirs)
 
+    def diverged(self, row, task: str) -> bool:
+        """At least one seed of the cell diverged (extrapbench.metrics.divergence)."""
+        if self.n_diverged is None or row not in self.n_diverged.index:
+            return False
+        value = self.n_diverged.loc[row, task]
+        return bool(not pd.isna(value) and value > 0)
+
     # -- styling ------------------------------------------------------------------------------------------
     def styles(self) -> pd.DataFrame:
         """"best", "second" or "" per cell, for the task columns and the average-rank column, decided among the
@@ -128,9 +139,12 @@ class PaperTable:
         ranked = ~self.mean.index.get_level_values(1).isin(self.references)
         for backbone in dict.fromkeys(backbones):
             block = (backbones == backbone) & ranked
-            columns = [(task, self.mean.loc[block, task], self.std.loc[block, task], self.higher_is_better)
-                       for task in self.tasks]
-            columns.append((self.AVG_RANK, self.avg_rank[block], None, False))
+            # a diverged cell competes for no mark (nor does the average rank of a row with one)
+            diverged = pd.DataFrame({task: [self.diverged(row, task) for row in self.mean.index]
+                                     for task in self.tasks}, index=self.mean.index, dtype=bool)
+            columns = [(task, self.mean.loc[block, task].mask(diverged.loc[block, task]), self.std.loc[block, task],
+                        self.higher_is_better) for task in self.tasks]
+            columns.append((self.AVG_RANK, self.avg_rank[block].mask(diverged.loc[block].any(axis=1)), None, False))
             for column, values, stds, higher_is_better in columns:
                 best, second = mark_best(values, higher_is_better, stds)
                 for row in best:
@@ -152,6 +166,8 @@ class PaperTable:
         text = f"{mean:.{self.decimals}f}({std_text})"
         if self.not_beating_edge(row, task):
             text += f" {self.REFERENCE_MARK}"
+        if self.diverged(row, task):
+            text += f" {self.DIVERGED_MARK}"
         if self.annotations is not None and row in self.annotations.index:
             extra = self.annotations.loc[row, task]
             if isinstance(extra, str) and extra:
@@ -174,6 +190,15 @@ class PaperTable:
         notes.append(MARKS_NOTE if self.marks else "No bold / italics: see the paired tests' p-values.")
         if self.references:
             notes.extend(reference_notes(self))
+        diverged = [(row, task) for row in self.rows for task in self.tasks if self.diverged(row, task)]
+        if diverged:
+            from extrapbench.metrics import DIVERGED_LOSS, DIVERGED_MAE_FACTOR
+
+            notes.append(f"{self.DIVERGED_MARK}: at least one seed diverged (val or test MAE above "
+                         f"{DIVERGED_MAE_FACTOR:g}x the train label range, or a train loss above {DIVERGED_LOSS:g}; "
+                         f"its metrics.json has the reason); excluded from bold / italics: "
+                         + ", ".join(f"{display_name(b)} / {self.row_label(m)} on {t}" for (b, m), t in diverged)
+                         + ".")
         present = self.mean.notna()
         for reason in sorted(set(self.not_applicable.values())):
             pairs = sorted(pair for pair, r in self.not_applicable.items() if r == reason)
@@ -235,7 +260,8 @@ class PaperTable:
             for task in self.tasks:
                 text = self._cell_text(row, task, latex_missing)
                 style = styles.loc[row, task] if text != latex_missing else ""
-                cells.append(commands[style] % text.replace(f" {self.REFERENCE_MARK}", r"$^\dagger$"))
+                cells.append(commands[style] % text.replace(f" {self.REFERENCE_MARK}", r"$^\dagger$")
+                             .replace(f" {self.DIVERGED_MARK}", r"$^{!!}$"))
             text = self._rank_text(row, latex_missing)
             style = styles.loc[row, self.AVG_RANK] if text != latex_missing else ""
             cells.append(commands[style] % text)
@@ -253,6 +279,8 @@ class PaperTable:
             frame[f"{task}_std"] = self.std[task].to_numpy()
             frame[f"{task}_n_seeds"] = self.n_seeds[task].to_numpy()
             frame[f"{task}_rank"] = self.rank[task].to_numpy()
+            if self.n_diverged is not None:
+                frame[f"{task}_n_diverged"] = self.n_diverged[task].to_numpy()
             if self.edge_reference is not None:
                 frame[f"{task}_beats_{self.edge_reference}"] = [
                     None if self.is_reference(r) or pd.isna(self.mean.loc[r, task])
@@ -333,6 +361,7 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     mean = pivot(mean_column)
     std = pivot(std_column)
     n_seeds = pivot("n_seeds")
+    n_diverged = pivot("n_diverged") if "n_diverged" in summary.columns else None
     # ranks within each backbone's rows; rank() skips NaN, so missing cells neither get a rank nor shift the others'
     # (a reference row is NaN here: never ranked)
     ranked_mean = mean.copy()
@@ -344,5 +373,6 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
                       mean=mean, std=std, n_seeds=n_seeds, rank=rank, avg_rank=avg_rank, decimals=decimals,
                       not_applicable=skipped, std_ddof=std_ddof, labels=dict(labels or {}),
                       extra_notes=list(extra_notes or []), marks=marks, references=references,
-                      edge_reference=edge_reference if edge_reference in references else None)
+                      edge_reference=edge_reference if edge_reference in references else None,
+                      n_diverged=n_diverged)
 

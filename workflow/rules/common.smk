@@ -148,6 +148,14 @@ def dataset_of(wildcards):
     return TASKS[wildcards.task].dataset
 
 
+@functools.lru_cache(maxsize=None)
+def source_digest(dataset):
+    """extrapbench.data.dataset_source_digest, once per parse."""
+    from extrapbench.data import dataset_source_digest
+
+    return dataset_source_digest(dataset, config["data_home"], config.get("ane_data_home", "data/ane"))
+
+
 def split_inputs(wildcards):
     """The task's dataset table and, for a random twin, its range task's split (the part sizes to copy)."""
     inputs = {"dataset": f"results/datasets/{dataset_of(wildcards)}.json.gz"}
@@ -174,13 +182,19 @@ def reference_inputs(wildcards):
 
 def evaluate_inputs(wildcards):
     """Every seed's predictions and provenance of one (task, backbone, method): the run folders of a trained
-    method, the backbone-independent REFERENCE_DIR of a reference predictor."""
+    method, the backbone-independent REFERENCE_DIR of a reference predictor. A trained method's runs also give
+    their model.pt (checked to be a complete archive: a bad one is removed with the predictions, so a plain rerun
+    retrains) and history.csv (the train loss, for the divergence flag); a reference predictor has neither."""
     run_dir = REFERENCE_DIR if wildcards.method in REFERENCES else RUN_DIR
-    return {
+    inputs = {
         "predictions": expand(f"{run_dir}/predictions.csv", seed=SEEDS, **wildcards),
         "provenance": expand(f"{run_dir}/provenance.json", seed=SEEDS, **wildcards),
         "split": f"results/splits/{wildcards.task}.json",
     }
+    if wildcards.method not in REFERENCES:
+        inputs["checkpoint"] = expand(f"{run_dir}/model.pt", seed=SEEDS, **wildcards)
+        inputs["history"] = expand(f"{run_dir}/history.csv", seed=SEEDS, **wildcards)
+    return inputs
 
 
 def train_inputs(wildcards):

@@ -22,5 +22,7 @@ rule download_dataset:
     params:
         data_home=config["data_home"],
         ane_data_home=config.get("ane_data_home", "data/ane"),
+        # the source files' sha256: a file replaced in data_home rebuilds the table and everything downstream
+        source_digest=lambda wildcards: source_digest(wildcards.dataset),
     script:
         "../../scripts/download_dataset.py"

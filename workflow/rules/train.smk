@@ -29,6 +29,7 @@ rule train:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
+        attempt=lambda wildcards, attempt: attempt,  # scripts/train.py: a retry after a deterministic error stops
     params:
         run=final_run_params,  # one callable, not five: Snakemake inspects each callable of each job it plans
         predict_train=True,
@@ -61,6 +62,7 @@ rule train_seeds:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
+        attempt=lambda wildcards, attempt: attempt,  # scripts/train.py: a retry after a deterministic error stops
     params:
         run=seeds_run_params,
         predict_train=True,
@@ -90,6 +92,7 @@ rule train_grid_point:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
+        attempt=lambda wildcards, attempt: attempt,  # scripts/train.py: a retry after a deterministic error stops
     params:
         run=grid_run_params,
         predict_train=False,  # selection reads val rows only
