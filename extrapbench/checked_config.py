@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict
 
-from extrapbench.config import ConfigError, load_yaml_file, path_errors, registry_errors, resolve_entry, schema_errors
+from extrapbench.config import ConfigError, load_yaml_file, resolve_entry, schema_errors
+from extrapbench.config_checks import path_errors, registry_errors
 
 PACKAGE = Path(__file__).resolve().parent
 #: bumped when the facts stored change shape

@@ -6,11 +6,11 @@ input:  predictions (one predictions.csv per seed), provenance (one provenance.j
         (history.csv), one per seed, same order
 output: metrics (one metrics.json per seed, same order, each written atomically)
 log:    one file; the traceback of a failure goes there as well as to Snakemake's stderr.
-The logic lives in :func:`extrapbench.metrics.evaluate_runs`.
+The logic lives in :func:`extrapbench.evaluation.evaluate_runs`.
 """
 import logging
 
-from extrapbench.metrics import evaluate_runs
+from extrapbench.evaluation import evaluate_runs
 
 
 def main(smk) -> None:

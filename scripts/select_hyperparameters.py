@@ -13,7 +13,7 @@ redirect_to_log(snakemake)  # noqa: F821
 import pandas as pd  # noqa: E402
 
 from extrapbench.data import write_atomic  # noqa: E402
-from extrapbench.metrics import run_metrics  # noqa: E402
+from extrapbench.evaluation import run_metrics  # noqa: E402
 from extrapbench.selection import point_id, read_grid_predictions, select, val_maes  # noqa: E402
 
 sm = snakemake  # noqa: F821

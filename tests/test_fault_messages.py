@@ -245,7 +245,7 @@ def test_torch_save_failing_with_space_left_is_not_called_a_full_disk(tmp_path, 
 
 
 def test_write_json_atomic_says_the_disk_is_full(tmp_path, monkeypatch):
-    import extrapbench.metrics as metrics
+    import extrapbench.evaluation as metrics
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")

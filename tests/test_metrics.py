@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from extrapbench import evaluation as E
 from extrapbench import metrics as M
 
 from conftest import FakeSnakemake
@@ -157,7 +158,7 @@ def _provenance():
 
 
 def test_run_metrics_hand_computed():
-    result = M.run_metrics(_predictions(), _split_summary(), _provenance())
+    result = E.run_metrics(_predictions(), _split_summary(), _provenance())
     assert (result["task"], result["backbone"], result["method"], result["seed"]) == ("toy_top", "magpie_mlp",
                                                                                       "erm", 1)
     # test errors 1.0, 0.5
@@ -185,7 +186,7 @@ def _train_predictions():
 
 def test_detection_precision_counts_train_samples_predicted_beyond_the_range():
     predictions = pd.concat([_train_predictions(), _predictions()], ignore_index=True)
-    result = M.run_metrics(predictions, _split_summary(), _provenance())
+    result = E.run_metrics(predictions, _split_summary(), _provenance())
     # detected (ŷ > 1): b (train, false positive), f, g, h (val/test, true positives); e (ŷ = 1.0) is not
     # precision = 3 / 4, recall = 3 / 4 (val ∪ test only, unchanged), F1 = 2·(3/4)(3/4) / (3/2) = 3/4
     assert result["detect_precision"] == pytest.approx(0.75) and result["detect_precision"] < 1
@@ -200,7 +201,7 @@ def test_detection_precision_counts_train_samples_predicted_beyond_the_range():
               "test": {"n": 1, "min": -2.0, "max": -2.0, "ids": ["g"]}}
     rows = pd.DataFrame({"id": ["a", "b", "c", "d", "e", "g"], "split": ["train"] * 4 + ["val", "test"],
                          "y_true": [0.0, 0.5, 0.8, 1.0, -1.0, -2.0], "y_pred": [-0.1, -0.2, 0.5, 0.9, -0.5, 0.1]})
-    result = M.run_metrics(rows, bottom, _provenance())
+    result = E.run_metrics(rows, bottom, _provenance())
     # detected (ŷ < 0): a, b (false positives), e (true positive); g (ŷ = 0.1) missed: P = 1/3, R = 1/2, F1 = 0.4
     assert result["detect_precision"] == pytest.approx(1 / 3)
     assert result["detect_recall"] == pytest.approx(0.5)
@@ -210,18 +211,18 @@ def test_detection_precision_counts_train_samples_predicted_beyond_the_range():
 def test_train_predictions_must_match_the_split():
     predictions = pd.concat([_train_predictions().iloc[:3], _predictions()], ignore_index=True)
     with pytest.raises(ValueError, match="train predictions do not match"):
-        M.run_metrics(predictions, _split_summary(), _provenance())
+        E.run_metrics(predictions, _split_summary(), _provenance())
 
 
 def test_run_metrics_rejects_predictions_that_do_not_match_the_split():
     predictions = _predictions()
     predictions.loc[3, "id"] = "zzz"
     with pytest.raises(ValueError, match="test predictions do not match"):
-        M.run_metrics(predictions, _split_summary(), _provenance())
+        E.run_metrics(predictions, _split_summary(), _provenance())
     predictions = _predictions()
     predictions.loc[0, "y_pred"] = np.nan  # inside the file: a broken run (a NaN last row reads as truncated)
     with pytest.raises(ValueError, match="finite"):
-        M.run_metrics(predictions, _split_summary(), _provenance())
+        E.run_metrics(predictions, _split_summary(), _provenance())
 
 
 def _write_run(tmp_path):
@@ -237,7 +238,7 @@ def _write_run(tmp_path):
 def test_evaluate_run_writes_metrics_json(tmp_path):
     run_dir, split_path = _write_run(tmp_path)
     metrics_path = run_dir / "metrics.json"
-    returned = M.evaluate_run(run_dir / "predictions.csv", split_path, run_dir / "provenance.json", metrics_path)
+    returned = E.evaluate_run(run_dir / "predictions.csv", split_path, run_dir / "provenance.json", metrics_path)
     assert json.loads(metrics_path.read_text()) == returned
     assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.json", "predictions.csv", "provenance.json"]
 
@@ -247,7 +248,7 @@ def test_evaluate_run_leaves_no_file_when_it_fails(tmp_path):
     predictions = _predictions().iloc[:3]  # a test row is missing
     predictions.to_csv(run_dir / "predictions.csv", index=False)
     with pytest.raises(ValueError, match="removed .* so that a rerun retrains the run"):
-        M.evaluate_run(run_dir / "predictions.csv", split_path, run_dir / "provenance.json",
+        E.evaluate_run(run_dir / "predictions.csv", split_path, run_dir / "provenance.json",
                        run_dir / "metrics.json")
     # no metrics.json, and the run's bad outputs are gone (issue 22): a plain rerun retrains it
     assert sorted(p.name for p in run_dir.iterdir()) == []
@@ -255,9 +256,9 @@ def test_evaluate_run_leaves_no_file_when_it_fails(tmp_path):
 
 def test_write_json_atomic_keeps_the_old_file_on_failure(tmp_path):
     path = tmp_path / "out.json"
-    M.write_json_atomic({"a": 1}, path)
+    E.write_json_atomic({"a": 1}, path)
     with pytest.raises(TypeError):
-        M.write_json_atomic({"a": object()}, path)
+        E.write_json_atomic({"a": object()}, path)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 

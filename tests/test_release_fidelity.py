@@ -14,6 +14,7 @@ import torch
 import yaml
 from torch_geometric.data import Batch, Data
 
+from extrapbench import evaluation as E
 from extrapbench import metrics as M
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
@@ -123,7 +124,7 @@ def _bottom_predictions():
 
 def test_run_metrics_writes_the_release_recall_next_to_ours():
     provenance = {"task": "toy_bottom", "backbone": "magpie_mlp", "method": "erm", "seed": 0}
-    result = M.run_metrics(_bottom_predictions(), _bottom_split(), provenance)
+    result = E.run_metrics(_bottom_predictions(), _bottom_split(), provenance)
     # ours: predicted below the train minimum 0: -0.7, -0.2, -0.6 -> 3/4
     assert result["detect_recall"] == pytest.approx(0.75)
     # the release's: predicted below the largest held-out label -0.5: -0.7, -0.6 -> 2/4
@@ -132,7 +133,7 @@ def test_run_metrics_writes_the_release_recall_next_to_ours():
     json.dumps(result, allow_nan=False)
     # a split without a side: null, like our recall
     other = {**_bottom_split(), "side": None}
-    result = M.run_metrics(_bottom_predictions(), other, provenance)
+    result = E.run_metrics(_bottom_predictions(), other, provenance)
     assert result["detect_recall_release"] is None and result["detect_recall"] is None
 
 

@@ -162,7 +162,7 @@ def predictions_frame(summary, offset=0.1):
 
 
 def test_check_predictions_names_the_file():
-    from extrapbench.metrics import BadRunFilesError, check_predictions
+    from extrapbench.evaluation import BadRunFilesError, check_predictions
 
     summary = split_summary()
     frame = predictions_frame(summary)
@@ -184,7 +184,7 @@ def test_check_predictions_names_the_file():
 # --- 3. a diverged run is flagged, warned about and never bold -------------------------------------------------
 
 def test_a_run_with_a_huge_val_mae_is_flagged_diverged():
-    from extrapbench.metrics import run_metrics
+    from extrapbench.evaluation import run_metrics
 
     summary = split_summary()
     fine = run_metrics(predictions_frame(summary), summary, {"task": "t", "seed": 0})
@@ -199,7 +199,7 @@ def test_a_run_with_a_huge_val_mae_is_flagged_diverged():
 
 
 def test_evaluation_warns_about_a_diverged_run(tmp_path, caplog):
-    from extrapbench.metrics import evaluate_runs
+    from extrapbench.evaluation import evaluate_runs
 
     summary = split_summary()
     (tmp_path / "split.json").write_text(json.dumps(summary))
@@ -239,7 +239,7 @@ def test_a_diverged_row_is_never_bold_even_with_the_lowest_mean():
 def test_check_checkpoint_refuses_a_truncated_archive(tmp_path):
     import torch
 
-    from extrapbench.metrics import BadRunFilesError, check_checkpoint
+    from extrapbench.evaluation import BadRunFilesError, check_checkpoint
 
     path = tmp_path / "model.pt"
     torch.save({"state_dict": {"w": torch.zeros(1000)}}, path)

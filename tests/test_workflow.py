@@ -88,7 +88,7 @@ def test_files_between_jobs_hold_no_pickled_code(finished_run):
         torch.load(path, weights_only=True)
     assert (finished_run / "results/datasets/matbench_phonons.json.gz").exists()
     assert not list(finished_run.glob("results/**/*.pkl"))
-    # every output of the training and evaluation jobs (extrapbench.data.write_atomic, metrics.write_json_atomic)
+    # every output of the training and evaluation jobs (extrapbench.data.write_atomic, evaluation.write_json_atomic)
     # has the permissions of a new file, metrics.json included (mkstemp alone would leave it 0600)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in finished_run.glob("results/runs/**/*") if p.is_file()}
     assert "metrics.json" in modes and len(set(modes.values())) == 1, modes

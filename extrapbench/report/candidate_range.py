@@ -69,8 +69,8 @@ def read_test_labels(predictions_paths: Iterable[PathLike], split_summaries: Map
     """{(task, backbone, method, seed): test labels (transformed units)} from the runs' ``predictions.csv``
     (``.../runs/{task}/{backbone}/{method}/seed{seed}/predictions.csv``: columns split, y_true). A file whose task's
     split summary is in ``split_summaries`` ({task: split JSON}) is checked against it first
-    (extrapbench.metrics.check_predictions: a truncated file is refused, naming it)."""
-    from extrapbench.metrics import check_predictions
+    (extrapbench.evaluation.check_predictions: a truncated file is refused, naming it)."""
+    from extrapbench.evaluation import check_predictions
 
     split_summaries = split_summaries or {}
     labels = {}

@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from extrapbench.metrics import check_predictions, mae, read_predictions  # noqa: E402
+from extrapbench.evaluation import check_predictions, read_predictions  # noqa: E402
+from extrapbench.metrics import mae  # noqa: E402
 from extrapbench.report.tables import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
 from extrapbench.report.text_table import save_figure  # noqa: E402
 

@@ -201,7 +201,7 @@ def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
         row: dict[str, Any] = {"task": task, "backbone": backbone, "method": method,
                                "n_seeds": int(group["seed"].nunique()),
                                "seeds": ",".join(str(s) for s in sorted(group["seed"]))}
-        # seeds whose metrics.json says diverged (extrapbench.metrics.divergence): marked in the tables, never bold
+        # seeds whose metrics.json says diverged (extrapbench.evaluation.divergence): marked in the tables, never bold
         row["n_diverged"] = (int(sum(value is True or value == 1 for value in group["diverged"]))
                              if "diverged" in group.columns else 0)
         for column in COUNT_KEYS:

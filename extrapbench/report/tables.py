@@ -19,50 +19,13 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from extrapbench.report.cell_marks import MARKS_NOTE, mark_best  # noqa: F401 (mark_best: re-exported)
 from extrapbench.report.references import REFERENCE_PREFIX, reference_notes
 from extrapbench.report.text_table import write_table_files
 from extrapbench.report.summary import (  # noqa: F401 (re-exported: the scripts import them from here)
     BACKBONE_ORDER, BOOKKEEPING_KEYS, COUNT_KEYS, DEFAULT_STD_DDOF, GROUP_COLUMNS, HIGHER_IS_BETTER, METRIC_LABELS,
     MISSING, RUN_ID_COLUMNS, TASK_ORDER, _latex_escape, check_std_ddof, collect, display_name, order_backbones,
     order_methods, order_tasks, std_ddof_of, std_note, summarize)
-
-# ----------------------------------------------------------------------------------------------------------
-# Paper table
-# ----------------------------------------------------------------------------------------------------------
-
-def _separated(better: float, worse: float, spread: float) -> bool:
-    """Seed noise cannot swap the two: their means differ by more than ``spread`` (the larger std; 0 when no
-    std is known, e.g. a single seed or the average-rank column)."""
-    return abs(better - worse) > (0.0 if pd.isna(spread) else spread)
-
-
-def mark_best(values: pd.Series, higher_is_better: bool, stds: pd.Series | None = None) -> tuple[set, set]:
-    """Index labels to mark best (bold) and second (italics) among ``values`` (NaN skipped; ties share a mark).
-
-    Best: the best distinct value, when at least two rows compete and it beats the next value by more than
-    either's std over seeds. Second: the next distinct value, when at least three rows compete, the best is
-    marked, and it beats the value after it likewise (with two rows "second" would be "last")."""
-    present = values.dropna()
-    if len(present) < 2:
-        return set(), set()
-    stds = pd.Series(np.nan, index=present.index) if stds is None else stds.reindex(present.index)
-    distinct = sorted(present.unique(), reverse=higher_is_better)
-    spread = {v: stds[present == v].max() for v in distinct}
-
-    def holds(i: int) -> bool:
-        if i + 1 >= len(distinct):
-            return False
-        widest = max([0.0] + [x for x in (spread[distinct[i]], spread[distinct[i + 1]]) if not pd.isna(x)])
-        return _separated(distinct[i], distinct[i + 1], widest)
-    best = set(present.index[present == distinct[0]]) if holds(0) else set()
-    second = (set(present.index[present == distinct[1]])
-              if best and len(present) >= 3 and holds(1) else set())
-    return best, second
-
-
-MARKS_NOTE = ("bold: the best of the backbone's rows in that column, only where it beats the next one by more than "
-              "either's std over seeds; italics: the second best, likewise, with at least three rows.")
-
 
 @dataclass
 class PaperTable:
@@ -122,7 +85,7 @@ class PaperTable:
         return bool(mine <= theirs) if self.higher_is_better else bool(mine >= theirs)
 
     def diverged(self, row, task: str) -> bool:
-        """At least one seed of the cell diverged (extrapbench.metrics.divergence)."""
+        """At least one seed of the cell diverged (extrapbench.evaluation.divergence)."""
         if self.n_diverged is None or row not in self.n_diverged.index:
             return False
         value = self.n_diverged.loc[row, task]
@@ -192,7 +155,7 @@ class PaperTable:
             notes.extend(reference_notes(self))
         diverged = [(row, task) for row in self.rows for task in self.tasks if self.diverged(row, task)]
         if diverged:
-            from extrapbench.metrics import DIVERGED_LOSS, DIVERGED_MAE_FACTOR
+            from extrapbench.evaluation import DIVERGED_LOSS, DIVERGED_MAE_FACTOR
 
             notes.append(f"{self.DIVERGED_MARK}: at least one seed diverged (val or test MAE above "
                          f"{DIVERGED_MAE_FACTOR:g}x the train label range, or a train loss above {DIVERGED_LOSS:g}; "
