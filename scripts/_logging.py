@@ -15,13 +15,129 @@ A job that trains several runs in turn, each with its own log (train_seeds: one 
 calls `redirect_to_log(..., log=<that run's log>)` before each run: output then goes to that log, and each log keeps
 its own attempt links. Every link this attempt made stays until `finish_attempt()`, when the whole job is done: a
 job killed in its second run keeps the first run's log of this attempt too.
+
+Progress bars: tqdm redraws a bar in place with '\r'. Snakemake's `show-failed-logs` prints a failed job's log
+split with str.splitlines(), which splits at '\r' as well, so every redraw used to become a console line (~1,200 for
+one training job, the traceback after them). The log now holds each bar as one line (_ProgressFilter): its latest
+state, rewritten in place at most every 10 s while it runs (a job killed mid-bar leaves where it was), its final
+state when it ends, and the state a job failed in before the traceback. A failed job's log is then short and ends
+with its traceback. (`tail -f` on a running job's log says "file truncated" at each rewrite; `cat` it instead. A
+bar was never shown on a terminal: a job's output goes to its log.)
 """
+import atexit
+import io
 import os
+import re
 import sys
+import time
 import traceback
 from pathlib import Path
 
 _STATE = {}
+
+
+class _ProgressFilter(io.TextIOBase):
+    """A text stream over the log file (opened for appending) that keeps a '\r'-redrawn line (a progress bar) as one
+    line, always its latest state.
+
+    Text after a '\r' replaces the line being drawn. That line's state is written at the end of the file without
+    its '\r' and, on a redraw, replaced in place (the file is cut back to where the line began, then the new state
+    appended), at most every `interval` seconds; its final state is written when a newline ends it or
+    `finish_line()` is called (job end, failure, another log). So the file never holds a '\r', and a job killed
+    mid-bar (scancel, timeout, out of memory) leaves the bar's state of at most `interval` seconds before."""
+
+    _PIECES = re.compile(r"(\r\n|\n|\r)")
+
+    def __init__(self, handle, clock=time.monotonic, interval: float = 10.0):
+        self._handle = handle
+        self._clock = clock
+        self._interval = interval
+        self._held = ""           # the current line, not yet written with its newline
+        self._redrawn = False     # the current line came after a '\r' (a bar)
+        self._replace = False     # the next text replaces the held line (after a '\r')
+        self._shown_at = None     # file offset where the held line's written state begins, if one is written
+        self._shown_time = None   # when it was last written
+
+    def write(self, text: str) -> int:
+        for piece in self._PIECES.split(text):
+            if not piece:
+                continue
+            if piece in ("\n", "\r\n"):
+                self._emit()
+            elif piece == "\r":
+                self._replace = True
+            elif self._replace:       # a redraw
+                self._held, self._redrawn, self._replace = piece, True, False
+                self._show()
+            else:
+                self._held += piece
+        return len(text)
+
+    def _cut_back(self) -> None:
+        """Remove the held line's written state from the file."""
+        if self._shown_at is not None:
+            self._handle.flush()
+            os.ftruncate(self._handle.fileno(), self._shown_at)
+            self._shown_at = None
+
+    def _show(self) -> None:
+        now = self._clock()
+        if self._shown_time is not None and now - self._shown_time < self._interval:
+            return
+        self._handle.flush()
+        if self._shown_at is None:
+            self._shown_at = os.fstat(self._handle.fileno()).st_size
+        else:
+            os.ftruncate(self._handle.fileno(), self._shown_at)
+        self._handle.write(self._held.rstrip())
+        self._handle.flush()
+        self._shown_time = now
+
+    def _emit(self) -> None:
+        line = self._held.rstrip() if self._redrawn else self._held
+        self._cut_back()
+        if line.strip() or not self._redrawn:   # a bar that was cleared (leave=False) leaves no empty line
+            self._handle.write(line + "\n")
+        self._held, self._redrawn, self._replace = "", False, False
+        self._shown_time = None
+
+    def finish_line(self) -> None:
+        """Write the held line (a bar's current state), if any, and flush."""
+        if self._held:
+            self._emit()
+        self.flush()
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def buffer(self):   # bytes written here bypass the filter (no library of this workflow does)
+        return self._handle.buffer
+
+    @property
+    def encoding(self):
+        return getattr(self._handle, "encoding", "utf-8")
+
+    @property
+    def errors(self):
+        return getattr(self._handle, "errors", "strict")
+
+
+def _finish_lines() -> None:
+    for handle in _STATE.get("handles", []):
+        try:
+            handle.finish_line()
+        except (OSError, ValueError):
+            pass
 
 
 def _attempt_links(log: Path) -> list:
@@ -42,10 +158,15 @@ def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False, 
         log = snakemake.log[0]
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log, "a" if append else "w", buffering=1)
+    if not append:
+        open(log, "w").close()
+    # appending: a progress bar's line is replaced in place by cutting the file back (_ProgressFilter)
+    handle = _ProgressFilter(open(log, "a", buffering=1))
     console = sys.__stderr__
     if _STATE.get("handles"):  # an earlier log of this job: flushed, left open (a library may still hold it)
-        _STATE["handles"][-1].flush()
+        _STATE["handles"][-1].finish_line()
+    else:
+        atexit.register(_finish_lines)   # a bar still drawn when the job ends: its last state
     sys.stdout = sys.stderr = handle
     rule = getattr(snakemake, "rule", None) or "job"
     _STATE.update(log=log, rule=rule, attempts=[])
@@ -71,8 +192,9 @@ def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False, 
             print(f"attempt {number}; the logs of the earlier attempts: {', '.join(map(str, earlier))}", flush=True)
 
     def excepthook(kind, value, tb):
+        handle.finish_line()            # the state of a bar the job failed in, then the traceback
         traceback.print_exception(kind, value, tb, file=handle)
-        handle.flush()
+        handle.finish_line()
         if kind is KeyboardInterrupt:
             line = f"extrapbench: {rule} interrupted (log: {log})"
         else:

@@ -157,6 +157,18 @@ def test_a_second_run_recomputes_nothing(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_a_deleted_checkpoint_retrains_its_run_on_a_plain_rerun(finished_run, tmp_path):
+    """model.pt is a target of the workflow (issue 22): deleting it is noticed, and only its run is retrained."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished_run, workdir, symlinks=True)
+    (workdir / "results/runs/phonons_top/magpie_mlp/erm/seed1/model.pt").unlink()
+    result = snakemake(workdir, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = re.findall(r"^rule (\w+):\n(?:.*\n)*?    wildcards: (.*)$", result.stdout, re.M)
+    trained = [wildcards for rule, wildcards in planned if rule.startswith("train")]
+    assert trained == ["task=phonons_top, backbone=magpie_mlp, method=erm, seed=1"], result.stdout[-3000:]
+
+
 def test_the_html_report_builds_with_tables_figures_and_provenance(finished_run):
     result = snakemake(finished_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]

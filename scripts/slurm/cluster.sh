@@ -11,10 +11,12 @@
 #   scripts/slurm/cluster.sh test     start (unless running), run a small grid of the embedded default
 #                                     (config/demo.yaml: one task, one seed, ERM and MEX) through profiles/slurm
 #                                     to completion and check it, scancel a running training job and check that
-#                                     Snakemake fails it with the SLURM state and a rerun resumes it, submit one
-#                                     GPU-backbone training job and check its GPU request, stop what it started;
-#                                     prints its wall time
+#                                     Snakemake fails it with the SLURM state and a rerun resumes it, set the
+#                                     node of another training job DOWN and check that its retry (NODE_FAIL) runs
+#                                     and resumes, submit one GPU-backbone training job and check its GPU
+#                                     request, stop what it started; prints its wall time
 #   scripts/slurm/cluster.sh test-cancel   only the scancel check, on a running cluster
+#   scripts/slurm/cluster.sh test-node-fail   only the node-failure check, on a running cluster
 #
 # For a Debian/Ubuntu machine where you are root (CI, a developer box; no systemd needed). Everything lives under
 # $EXTRAPBENCH_SLURM_DIR (default /tmp/extrapbench-slurm): configs, state, logs, pid files, a private munge key and
@@ -374,8 +376,8 @@ cmd_env() { echo "export SLURM_CONF=$SLURM_CONF"; }
 check() { if "$@"; then :; else die "check failed: $*"; fi; }
 
 # The embedded default (config/demo.yaml) cut down to one task, one seed, ERM and MEX (with MEX's λ selection
-# grid) and 5 epochs: every rule of the demo's DAG still runs as a SLURM job, with 5 training jobs instead of the
-# whole demo's ~70, which a small shared machine cannot run through SLURM in a test's time.
+# grid) and 5 epochs: every rule of the demo's DAG still runs (the non-local ones as SLURM jobs), with 4 training
+# jobs instead of the whole demo's ~70, which a small shared machine cannot run through SLURM in a test's time.
 write_small_config() {   # write_small_config OUT
     "$SMK_PYTHON" - "$REPO/config/demo.yaml" "$1" <<'EOF'
 import sys, yaml
@@ -465,6 +467,13 @@ see the cancelled state: is scripts/slurm/snakemake-executor-plugin-slurm-2.8.0.
     grep "SLURM-job '$job' failed" "$out/cancel.log" | head -1 >"$out/cancel.message" || true
     check grep -q "SLURM status is: 'CANCELLED by $(id -u)'" "$out/cancel.message"
     check [ ! -e "$dir/$run/predictions.csv" ]
+    # show-failed-logs printed the job's log on the console: a few lines, not one per progress-bar redraw
+    # (scripts/_logging.py keeps tqdm's '\r' redraws out of the log)
+    CANCEL_LOG_LINES="$(awk '/^Logfile .*results\/logs\/train\/.*\.log:/ {on = 1; next}
+        on && /^=+$/ {if (++seps == 2) {print n + 0; exit}; next} on {n++}' "$out/cancel.log")"
+    log "the cancelled job's log, as show-failed-logs printed it: ${CANCEL_LOG_LINES:-no} lines"
+    check [ -n "$CANCEL_LOG_LINES" ] && check [ "$CANCEL_LOG_LINES" -gt 0 ] && check [ "$CANCEL_LOG_LINES" -lt 50 ]
+    check [ "$(grep -c $'\r' "$dir/results/logs/train/phonons_top/magpie_mlp/erm/seed0.log" || true)" -eq 0 ]
     local epochs
     epochs="$("$SMK_PYTHON" -c 'import sys, torch; print(torch.load(sys.argv[1], weights_only=False)["epoch"] + 1)' \
         "$(compgen -G "$dir/$run/resume-*.pt" | head -1)")"
@@ -481,7 +490,86 @@ see the cancelled state: is scripts/slurm/snakemake-executor-plugin-slurm-2.8.0.
     sacct -n -X -P -j "$job" -o JobID,State >"$out/cancel.sacct"
     check grep -q "^$job|CANCELLED" "$out/cancel.sacct"
     CANCEL_SUMMARY="job $job cancelled after $epochs epochs; snakemake reported it ${CANCEL_SECONDS}s after the \
-scancel ($(sed "s/.*\(SLURM status is: '[^']*'\).*/\1/" "$out/cancel.message")); the rerun resumed at epoch $resumed"
+scancel ($(sed "s/.*\(SLURM status is: '[^']*'\).*/\1/" "$out/cancel.message")), its log shown in \
+$CANCEL_LOG_LINES lines; the rerun resumed at epoch $resumed"
+}
+
+# A training job whose node fails (NODE_FAIL; here: the only node, set DOWN by scontrol once the job has
+# checkpointed): the plugin records the node and excludes it from later submissions (sbatch --exclude). Where that
+# node is the only one of the partition, sbatch refused the retry at once ("Requested node configuration is not
+# available") and the run failed; with the plugin patch the retry is submitted without the exclusion, runs once
+# the node is back and resumes from the checkpoint. Sets NODE_FAIL_SUMMARY.
+test_node_fail() {   # test_node_fail OUT [UPSTREAM]
+    local out=$1 upstream=${2:-} dir="$STATE/nodefail" node
+    local run=results/runs/phonons_top/magpie_mlp/erm/seed0
+    node="$(hostname -s)"
+    rm -rf "$dir"
+    mkdir -p "$dir/results" "$out"
+    cat >"$dir/config.yaml" <<EOF
+data_home: $REPO/data/matminer
+tasks: [phonons_top]
+backbones:
+  magpie_mlp: {hidden_dim: 256, out_dim: 128, num_layers: 3}
+methods:
+  erm: {}
+seeds: [0]
+train: {max_epochs: 150, early_stopping_patience: 150, batch_size: 16}
+resources: {train_threads: 1, retries: 1}
+EOF
+    local args=(--profile "$REPO/profiles/slurm" -s "$REPO/workflow/Snakefile" --directory "$dir"
+                --configfile "$dir/config.yaml" --slurm-init-seconds-before-status-checks 5)
+    if [ -n "$upstream" ]; then
+        cp -a "$upstream/results/datasets" "$upstream/results/features" "$upstream/results/splits" "$dir/results/"
+    else
+        "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --omit-from train >"$out/nodefail-upstream.log" 2>&1 \
+            || { tail -30 "$out/nodefail-upstream.log"; die "the node-fail test's upstream jobs failed"; }
+    fi
+    log "node failure: one ERM training job (retries: 1) in $dir; its node $node set DOWN once it has checkpointed"
+    "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --verbose >"$out/nodefail.log" 2>&1 &
+    local smk=$! job="" waited=0
+    until [ -n "$job" ] && compgen -G "$dir/$run/resume-*.pt" >/dev/null; do
+        [ -d "/proc/$smk" ] || { tail -30 "$out/nodefail.log"; die "snakemake ended before the training job checkpointed"; }
+        [ $waited -lt 600 ] || { stop_snakemake $smk; die "the training job wrote no checkpoint within 600 s"; }
+        job="$(sed -n 's/.*submitted with SLURM jobid \([0-9]*\) (log: .*\/rule_train\/.*/\1/p' "$out/nodefail.log" | head -1)"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    scontrol update NodeName="$node" State=DOWN Reason=extrapbench-test
+    waited=0
+    until sacct -n -X -P -j "$job" -o State | grep -q NODE_FAIL; do
+        if [ $waited -ge 60 ]; then
+            stop_snakemake $smk
+            scontrol update NodeName="$node" State=RESUME >/dev/null 2>&1 || true
+            die "job $job did not end in NODE_FAIL after its node was set DOWN"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    # the node comes back (ReturnToService=2 may have returned it already: then RESUME is refused)
+    scontrol update NodeName="$node" State=RESUME >/dev/null 2>&1 || true
+    wait_for 60 "the node after its failure" node_idle
+    local t0 rc=0
+    t0=$(date +%s)
+    while [ -d "/proc/$smk" ] && [ $(($(date +%s) - t0)) -le 300 ]; do sleep 1; done
+    if [ -d "/proc/$smk" ]; then stop_snakemake $smk; die "the retry after NODE_FAIL did not end within 300 s"; fi
+    wait $smk || rc=$?
+    grep -h "sbatch call:" "$out/nodefail.log" | grep -- "--comment rule_train_" \
+        | sed 's/.*sbatch call: //; s/ --wrap=.*//' >"$out/nodefail.sbatch" || true
+    log "NODE_FAIL of job $job: snakemake exited with status $rc; its training sbatch calls and messages:"
+    sed 's/^/    /' "$out/nodefail.sbatch" >&2
+    grep -h "Requested node configuration\|Every node of partition\|failed due to a node failure" "$out/nodefail.log" \
+        | sed 's/^ */    /' | head -5 >&2 || true
+    check grep -q "SLURM-job '$job' failed due to a node failure" "$out/nodefail.log"
+    check [ $rc -eq 0 ]
+    check [ "$(wc -l <"$out/nodefail.sbatch")" -eq 2 ]
+    check [ "$(grep -c -- "--exclude" "$out/nodefail.sbatch" || true)" -eq 0 ]
+    check grep -q "Every node of partition cpu failed earlier in this run ($node)" "$out/nodefail.log"
+    local resumed
+    resumed="$("$SMK_PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["resumed_from_epoch"])' \
+        "$dir/$run/provenance.json")"
+    check [ "$resumed" -gt 0 ]
+    NODE_FAIL_SUMMARY="job $job ended NODE_FAIL on the only node, $node; the retry was submitted without \
+--exclude and resumed at epoch $resumed"
 }
 
 cmd_test() {
@@ -530,8 +618,11 @@ cmd_test() {
         "the rest local (${downloads:-0} download_dataset among them)"
     check [ -n "$run_id" ] && check [ -n "$jobs_total" ] && check [ "${downloads:-0}" -ge 1 ]
     check [ "$remote" -ge 3 ] && check [ "$completed" -eq "$remote" ]
-    # only the training and featurize / graph rules are submitted
-    check [ "$(grep -E '^rule [a-z_]+:$' "$out/demo.log" | grep -vcE '^rule (train|train_grid_point|featurize_magpie|build_graphs):$' || true)" -eq 0 ]
+    # only the training, featurize / graph and reference-predictor rules are submitted (predict_reference fits a
+    # random forest or ridge per task and seed: minutes on the largest dataset, so not a localrule)
+    local submitted_rules='train|train_grid_point|train_seeds|featurize_magpie|build_graphs|predict_reference'
+    check [ "$(grep -E '^rule [a-z_]+:$' "$out/demo.log" | grep -vcE "^rule ($submitted_rules):\$" || true)" -eq 0 ]
+    check grep -qE '^rule predict_reference:$' "$out/demo.log"
     # the downloads ran on this host, not as SLURM jobs
     check [ "$(grep -c -- "--comment rule_download_dataset" "$out/demo.log" || true)" -eq 0 ]
     check [ "$(grep -vc '|COMPLETED|' "$out/demo.sacct" || true)" -eq 0 ]
@@ -554,6 +645,7 @@ cmd_test() {
     check [ "$(grep -c -- "--gpus\|--gres" "$out/cpu-train.sbatch")" -eq 0 ]
 
     test_cancel "$out" "$work"
+    test_node_fail "$out" "$work"
 
     # one GPU-backbone training job: a tiny PaiNN run, on the demo's dataset table and split (copied)
     local gpu="$STATE/gpu"
@@ -599,11 +691,20 @@ EOF
     echo "small demo grid ($out/small.yaml) through SLURM: $((t1 - t0)) s wall, $completed SLURM jobs, all COMPLETED"
     echo "   results: $work/results   log: $out/demo.log"
     echo "cancelled job: $CANCEL_SUMMARY"
+    echo "node failure: $NODE_FAIL_SUMMARY"
     echo "CPU-backbone training job, its sbatch line (without --wrap):"
     echo "   $(cat "$out/cpu-train.sbatch")"
     echo "GPU-backbone training job $train_id, its sbatch line (without --wrap):"
     echo "   $(cat "$out/gpu-train.sbatch")"
     echo "   sacct: $(cat "$out/gpu-train.sacct")"
+}
+
+# only the node-failure check, on a running cluster (`start` first)
+cmd_test_node_fail() {
+    cmd_status >/dev/null 2>&1 || die "the cluster is not running: $0 start"
+    cd "$REPO"
+    test_node_fail "$STATE/test-node-fail"
+    echo "node failure: $NODE_FAIL_SUMMARY"
 }
 
 # only the cancelled-job check, on a running cluster (`start` first)
@@ -621,5 +722,6 @@ case "${1:-}" in
     env) cmd_env ;;
     test) cmd_test ;;
     test-cancel) cmd_test_cancel ;;
-    *) echo "usage: $0 start|stop|status|env|test|test-cancel" >&2; exit 2 ;;
+    test-node-fail) cmd_test_node_fail ;;
+    *) echo "usage: $0 start|stop|status|env|test|test-cancel|test-node-fail" >&2; exit 2 ;;
 esac

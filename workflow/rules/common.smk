@@ -427,8 +427,11 @@ def all_outputs():
     return (
         expand("results/splits/{task}.json", task=SELECTED_TASKS)
         + run_files("metrics.json")
+        # the checkpoints are targets too: a deleted model.pt retrains its run on a plain rerun (no rule reads it)
+        + run_files("model.pt")
         + reference_run_files()
         + twin_run_files()
+        + twin_run_files("model.pt")
         + selected_files()
         + selected_files(name="grid_metrics.json")
         + table_files()
