@@ -40,12 +40,6 @@ def build_reference(name: str, params: Mapping[str, Any] | None):
     return cls(**params)
 
 
-def reference_applies(name: str, params: Mapping[str, Any] | None, side: str | None) -> bool:
-    """False for an edge reference on a split without a held-out side."""
-    registered, _ = resolve_reference(name, params)
-    return side in ("top", "bottom") or not REFERENCES.get(registered).needs_side
-
-
 def predict_references(*, split_json, split_csv, features_csv: str | os.PathLike | None,
                        references: Mapping[str, Mapping[str, Any] | None],
                        runs: Iterable[Mapping[str, Any]], progress=print) -> list[dict]:

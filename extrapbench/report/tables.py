@@ -71,18 +71,16 @@ class PaperTable:
     def is_reference(self, row) -> bool:
         return row[1] in self.references
 
-    def not_beating_edge(self, row, task: str) -> bool:
-        """A method's cell whose mean does not beat the edge reference of its backbone on that task (ties
-        included: equal is not better). False where either is missing or the reference's value is undefined."""
-        if self.edge_reference is None or self.is_reference(row):
-            return False
+    def beats_edge(self, row, task: str) -> bool | None:
+        """Whether a method's cell beats the edge reference of its backbone on that task (a tie does not); None
+        where there is nothing to compare: a reference row, either value missing, or the reference undefined."""
         edge = (row[0], self.edge_reference)
-        if edge not in self.mean.index:
-            return False
+        if self.edge_reference is None or self.is_reference(row) or edge not in self.mean.index:
+            return None
         mine, theirs = self.mean.loc[row, task], self.mean.loc[edge, task]
         if pd.isna(mine) or pd.isna(theirs):
-            return False
-        return bool(mine <= theirs) if self.higher_is_better else bool(mine >= theirs)
+            return None
+        return bool(mine > theirs) if self.higher_is_better else bool(mine < theirs)
 
     def diverged(self, row, task: str) -> bool:
         """At least one seed of the cell diverged (extrapbench.evaluation.divergence)."""
@@ -127,7 +125,7 @@ class PaperTable:
         std = self.std.loc[row, task]
         std_text = missing if pd.isna(std) else f"{std:.{self.decimals}f}"
         text = f"{mean:.{self.decimals}f}({std_text})"
-        if self.not_beating_edge(row, task):
+        if self.beats_edge(row, task) is False:
             text += f" {self.REFERENCE_MARK}"
         if self.diverged(row, task):
             text += f" {self.DIVERGED_MARK}"
@@ -245,11 +243,7 @@ class PaperTable:
             if self.n_diverged is not None:
                 frame[f"{task}_n_diverged"] = self.n_diverged[task].to_numpy()
             if self.edge_reference is not None:
-                frame[f"{task}_beats_{self.edge_reference}"] = [
-                    None if self.is_reference(r) or pd.isna(self.mean.loc[r, task])
-                    or (r[0], self.edge_reference) not in self.mean.index
-                    or pd.isna(self.mean.loc[(r[0], self.edge_reference), task])
-                    else not self.not_beating_edge(r, task) for r in self.rows]
+                frame[f"{task}_beats_{self.edge_reference}"] = [self.beats_edge(r, task) for r in self.rows]
             if self.not_applicable:
                 frame[f"{task}_not_applicable"] = [self.not_applicable.get((b, task), "") for b, _ in self.rows]
         frame["avg_rank"] = self.avg_rank.to_numpy()

@@ -402,17 +402,16 @@ stop_snakemake() {   # stop_snakemake PID
     wait "$1" 2>/dev/null || true
 }
 
-# A running training job cancelled with scancel (as by its user, an admin or preemption): Snakemake must end
-# the job as failed at its next status check, naming the SLURM state, and a rerun must resume the run from its
-# last per-epoch checkpoint. The upstream inputs (dataset, features, split) are copied from UPSTREAM if given,
-# else made through SLURM first. Sets CANCEL_SECONDS (scancel -> failure reported) and CANCEL_SUMMARY.
-CANCEL_DEADLINE="${EXTRAPBENCH_CANCEL_DEADLINE:-120}"   # seconds; see the status-check note below
-test_cancel() {   # test_cancel OUT [UPSTREAM]
-    local out=$1 upstream=${2:-} dir="$STATE/cancel"
-    local run=results/runs/phonons_top/magpie_mlp/erm/seed0
+# One ERM training job of phonons_top through profiles/slurm in DIR, started in the background once its upstream
+# inputs exist (copied from UPSTREAM if given, else made through SLURM first); returns when the job has its SLURM id
+# and its first per-epoch checkpoint (extrapbench/training.py: resume-<stage>.pt). Long enough on the CPU to be
+# interrupted after its first epochs, short enough for a rerun to finish. Sets SMK (snakemake's pid), JOB, RUN and
+# JOB_ARGS (the snakemake options, for a rerun). Status checks from 5 s after the submission.
+start_training_job() {   # start_training_job NAME DIR OUT RETRIES [UPSTREAM]
+    local name=$1 dir=$2 out=$3 retries=$4 upstream=${5:-} waited=0
+    RUN=results/runs/phonons_top/magpie_mlp/erm/seed0
     rm -rf "$dir"
     mkdir -p "$dir/results" "$out"
-    # long enough (on the CPU) to be cancelled after its first epochs, short enough for the rerun to finish
     cat >"$dir/config.yaml" <<EOF
 data_home: $REPO/data/matminer
 tasks: [phonons_top]
@@ -422,33 +421,42 @@ methods:
   erm: {}
 seeds: [0]
 train: {max_epochs: 150, early_stopping_patience: 150, batch_size: 16}
-resources: {train_threads: 1, retries: 0}
+resources: {train_threads: 1, retries: $retries}
 EOF
-    # retries: 0, so that the failure must surface (with the default 1, Snakemake resubmits the cancelled job at
-    # once, and that attempt resumes from the checkpoint as the rerun below does)
-    # Status checks from 5 s after the submission; the plugin waits 10 s longer after every check that sees no
-    # job finish (at most 180 s). The scancel comes within about a minute of the submission, so the next check,
-    # which must report the failure, comes well within CANCEL_DEADLINE.
-    local args=(--profile "$REPO/profiles/slurm" -s "$REPO/workflow/Snakefile" --directory "$dir"
-                --configfile "$dir/config.yaml" --slurm-init-seconds-before-status-checks 5)
+    JOB_ARGS=(--profile "$REPO/profiles/slurm" -s "$REPO/workflow/Snakefile" --directory "$dir"
+              --configfile "$dir/config.yaml" --slurm-init-seconds-before-status-checks 5)
     if [ -n "$upstream" ]; then
         cp -a "$upstream/results/datasets" "$upstream/results/features" "$upstream/results/splits" "$dir/results/"
     else
-        "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --omit-from train >"$out/cancel-upstream.log" 2>&1 \
-            || { tail -30 "$out/cancel-upstream.log"; die "the cancel test's upstream jobs failed ($out/cancel-upstream.log)"; }
+        "$SNAKEMAKE" "$RUN/predictions.csv" "${JOB_ARGS[@]}" --omit-from train >"$out/$name-upstream.log" 2>&1 \
+            || { tail -30 "$out/$name-upstream.log"; die "the $name test's upstream jobs failed ($out/$name-upstream.log)"; }
     fi
-
-    log "cancelled job: one ERM training job through profiles/slurm in $dir, scancel'd once it has checkpointed"
-    "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --verbose >"$out/cancel.log" 2>&1 &
-    local smk=$! job="" waited=0
-    # its SLURM job id, then its first per-epoch checkpoint (extrapbench/training.py: resume-<stage>.pt)
-    until [ -n "$job" ] && compgen -G "$dir/$run/resume-*.pt" >/dev/null; do
-        [ -d "/proc/$smk" ] || { tail -30 "$out/cancel.log"; die "snakemake ended before the training job checkpointed"; }
-        [ $waited -lt 600 ] || { stop_snakemake $smk; die "the training job wrote no checkpoint within 600 s ($out/cancel.log)"; }
-        job="$(sed -n 's/.*submitted with SLURM jobid \([0-9]*\) (log: .*\/rule_train\/.*/\1/p' "$out/cancel.log" | head -1)"
+    "$SNAKEMAKE" "$RUN/predictions.csv" "${JOB_ARGS[@]}" --verbose >"$out/$name.log" 2>&1 &
+    SMK=$!
+    JOB=""
+    until [ -n "$JOB" ] && compgen -G "$dir/$RUN/resume-*.pt" >/dev/null; do
+        [ -d "/proc/$SMK" ] || { tail -30 "$out/$name.log"; die "snakemake ended before the training job checkpointed"; }
+        [ $waited -lt 600 ] || { stop_snakemake $SMK; die "the training job wrote no checkpoint within 600 s ($out/$name.log)"; }
+        JOB="$(sed -n 's/.*submitted with SLURM jobid \([0-9]*\) (log: .*\/rule_train\/.*/\1/p' "$out/$name.log" | head -1)"
         sleep 1
         waited=$((waited + 1))
     done
+}
+
+# A running training job cancelled with scancel (as by its user, an admin or preemption): Snakemake must end
+# the job as failed at its next status check, naming the SLURM state, and a rerun must resume the run from its
+# last per-epoch checkpoint. The upstream inputs (dataset, features, split) are copied from UPSTREAM if given,
+# else made through SLURM first. Sets CANCEL_SECONDS (scancel -> failure reported) and CANCEL_SUMMARY.
+CANCEL_DEADLINE="${EXTRAPBENCH_CANCEL_DEADLINE:-120}"   # seconds; see the status-check note below
+test_cancel() {   # test_cancel OUT [UPSTREAM]
+    local out=$1 upstream=${2:-} dir="$STATE/cancel"
+    # retries: 0, so that the failure must surface (with the default 1, Snakemake resubmits the cancelled job at
+    # once, and that attempt resumes from the checkpoint as the rerun below does). The plugin waits 10 s longer
+    # after every status check that sees no job finish (at most 180 s); the scancel comes within about a minute of
+    # the submission, so the next check, which must report the failure, comes well within CANCEL_DEADLINE.
+    log "cancelled job: one ERM training job through profiles/slurm in $dir, scancel'd once it has checkpointed"
+    start_training_job cancel "$dir" "$out" 0 "$upstream"
+    local smk=$SMK job=$JOB run=$RUN args=("${JOB_ARGS[@]}")
     check [ "$(squeue -h -j "$job" -o %T)" = RUNNING ]
     scancel "$job"
     local t0
@@ -500,40 +508,11 @@ $CANCEL_LOG_LINES lines; the rerun resumed at epoch $resumed"
 # available") and the run failed; with the plugin patch the retry is submitted without the exclusion, runs once
 # the node is back and resumes from the checkpoint. Sets NODE_FAIL_SUMMARY.
 test_node_fail() {   # test_node_fail OUT [UPSTREAM]
-    local out=$1 upstream=${2:-} dir="$STATE/nodefail" node
-    local run=results/runs/phonons_top/magpie_mlp/erm/seed0
+    local out=$1 upstream=${2:-} dir="$STATE/nodefail" node waited=0
     node="$(hostname -s)"
-    rm -rf "$dir"
-    mkdir -p "$dir/results" "$out"
-    cat >"$dir/config.yaml" <<EOF
-data_home: $REPO/data/matminer
-tasks: [phonons_top]
-backbones:
-  magpie_mlp: {hidden_dim: 256, out_dim: 128, num_layers: 3}
-methods:
-  erm: {}
-seeds: [0]
-train: {max_epochs: 150, early_stopping_patience: 150, batch_size: 16}
-resources: {train_threads: 1, retries: 1}
-EOF
-    local args=(--profile "$REPO/profiles/slurm" -s "$REPO/workflow/Snakefile" --directory "$dir"
-                --configfile "$dir/config.yaml" --slurm-init-seconds-before-status-checks 5)
-    if [ -n "$upstream" ]; then
-        cp -a "$upstream/results/datasets" "$upstream/results/features" "$upstream/results/splits" "$dir/results/"
-    else
-        "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --omit-from train >"$out/nodefail-upstream.log" 2>&1 \
-            || { tail -30 "$out/nodefail-upstream.log"; die "the node-fail test's upstream jobs failed"; }
-    fi
     log "node failure: one ERM training job (retries: 1) in $dir; its node $node set DOWN once it has checkpointed"
-    "$SNAKEMAKE" "$run/predictions.csv" "${args[@]}" --verbose >"$out/nodefail.log" 2>&1 &
-    local smk=$! job="" waited=0
-    until [ -n "$job" ] && compgen -G "$dir/$run/resume-*.pt" >/dev/null; do
-        [ -d "/proc/$smk" ] || { tail -30 "$out/nodefail.log"; die "snakemake ended before the training job checkpointed"; }
-        [ $waited -lt 600 ] || { stop_snakemake $smk; die "the training job wrote no checkpoint within 600 s"; }
-        job="$(sed -n 's/.*submitted with SLURM jobid \([0-9]*\) (log: .*\/rule_train\/.*/\1/p' "$out/nodefail.log" | head -1)"
-        sleep 1
-        waited=$((waited + 1))
-    done
+    start_training_job nodefail "$dir" "$out" 1 "$upstream"
+    local smk=$SMK job=$JOB run=$RUN
     scontrol update NodeName="$node" State=DOWN Reason=extrapbench-test
     waited=0
     until sacct -n -X -P -j "$job" -o State | grep -q NODE_FAIL; do
