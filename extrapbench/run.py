@@ -127,6 +127,8 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
 
     config = TrainConfig(**train_params)
     device = resolve_device(config.device)   # the run's one device decision: method, batches, timings follow it
+    # False where the CPU cannot flush (no SSE3); recorded, as AMP is, so a reader sees what actually ran
+    flush_denormal_active = bool(torch.set_flush_denormal(config.flush_denormal)) and config.flush_denormal
     host = loader_options(config.num_workers, config.pin_memory, device)
     loader = functools.partial(make_loader, kind=backbone_cls.input_kind)  # batches of this run's input kind
     loaders = {"val": loader(samples["val"], batch_size=max(config.batch_size, 256), **host),
@@ -212,7 +214,8 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
               "config": {"backbone": backbone_params, "method": {**method.hparams},
                          "train": asdict(config), "resolved": resolved_config or {}},
               "method_details": method.describe(), "selection": selection,
-              "amp_active": result.amp_active, **provenance(device_description(device))}
+              "amp_active": result.amp_active, "flush_denormal_active": flush_denormal_active,
+              **provenance(device_description(device))}
 
     write_atomic(lambda p: pd.DataFrame(history).to_csv(p, index=False), outputs["history"])
     # weights saved from the host, so the checkpoint loads on any machine without map_location

@@ -21,6 +21,10 @@ class TrainConfig:
     device: str = "auto"                          # auto (cuda when available) | cpu | cuda
     num_workers: int = 0                          # DataLoader worker processes collating batches
     pin_memory: Union[str, bool] = "auto"         # auto: pinned host batches when the device is cuda
+    # CPU only: subnormal floats (e.g. the far tails of a Gaussian / radial basis at a 12 Å cutoff) flushed to
+    # zero. x86 arithmetic on subnormals is microcoded: with them, SchNet's / PaiNN's backward pass ran 4-7x
+    # slower (benchmarks/NOTES.md). Changes values below ~1e-38 only; CUDA kernels are not affected.
+    flush_denormal: bool = True
     # the release's training protocol, all off by default (extrapbench.training, .ema, .optimizer)
     ema_decay: float = 0.0                        # EMA of the weights, 0 = off (release: 0.999)
     clip_grad_norm: Optional[float] = None        # max gradient norm, None = off (release: 10)
