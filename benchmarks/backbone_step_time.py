@@ -7,6 +7,13 @@ timed steps is reported, as wall-clock seconds and as process CPU seconds (the l
     python benchmarks/backbone_step_time.py                      # small defaults, all graph backbones
     python benchmarks/backbone_step_time.py --preset paper       # fairchem OC20 sizes (slow on CPU)
     python benchmarks/backbone_step_time.py --backbones painn --steps 10 --threads 2
+    # the graphs of config/cpu_gnn*.yaml (12 Å, 20 neighbours), with and without flushing subnormal floats
+    python benchmarks/backbone_step_time.py --backbones schnet painn --batch-size 64 --threads 1 \
+        --cutoff 12 --max-neighbors 20 --flush-denormal both
+
+--flush-denormal (train.flush_denormal in a run): x86 arithmetic on subnormal floats is slow, and radial bases at a
+long cutoff produce them (the far Gaussians / Bessel tails); flushing them to zero is what makes the backward pass
+fast on a CPU (benchmarks/NOTES.md).
 """
 from __future__ import annotations
 
@@ -88,6 +95,10 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0, help="which structures form the batch")
     parser.add_argument("--data-home", type=Path, default=ROOT / "data" / "matminer")
+    parser.add_argument("--cutoff", type=float, default=None, help="graph cutoff in Å (default: the backbone's)")
+    parser.add_argument("--max-neighbors", type=int, default=None, help="neighbour cap (default: the backbone's)")
+    parser.add_argument("--flush-denormal", choices=["on", "off", "both"], default="on",
+                        help="torch.set_flush_denormal during the steps (train.flush_denormal; both: one row each)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per backbone")
     args = parser.parse_args(argv)
 
@@ -101,13 +112,19 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch of {args.batch_size} "
           f"matbench_phonons structures, preset {args.preset}, median of {args.steps} steps after "
           f"{args.warmup} warm-up", flush=True)
-    for name in args.backbones:
-        hparams = paper_like_hparams(name) if args.preset == "paper" else {}
+    graph = {key: value for key, value in (("cutoff", args.cutoff), ("max_neighbors", args.max_neighbors))
+             if value is not None}
+    flush_settings = {"on": [True], "off": [False], "both": [False, True]}[args.flush_denormal]
+    for name, flush in ((name, flush) for name in args.backbones for flush in flush_settings):
+        hparams = {**(paper_like_hparams(name) if args.preset == "paper" else {}), **graph}
+        torch.set_flush_denormal(flush)
         result = time_backbone(name, hparams, structures, targets, args.warmup, args.steps)
+        result["flush_denormal"] = flush
         if args.json:
             print(json.dumps(result), flush=True)
             continue
-        print(f"\n{name}: {result['median_step_wall_seconds']:.3f} s/step wall, "
+        print(f"\n{name} (flush_denormal {'on' if flush else 'off'}): "
+              f"{result['median_step_wall_seconds']:.3f} s/step wall, "
               f"{result['median_step_cpu_seconds']:.3f} s/step CPU "
               f"({result['parameters']:,} parameters, out_dim {result['out_dim']}, "
               f"{result['atoms']} atoms, {result['edges']} edges, graphs built in "

@@ -117,3 +117,27 @@ def test_cuda_requested_where_there_is_none_is_a_clear_error(monkeypatch):
     assert resolve_device("auto").type == "cpu"
     with pytest.raises(ValueError, match="train.device"):
         resolve_device("gpu")
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_flush_denormal_reaches_torch_and_the_provenance(tmp_path, flush):
+    """train.flush_denormal: subnormal floats become zero during the run (the CPU speed-up of radial bases at a long
+    cutoff), or stay where it is off; the provenance says which happened."""
+    from extrapbench.run import run_training
+
+    subnormal = torch.tensor([1e-40], dtype=torch.float32)
+    outputs = {k: str(tmp_path / "out" / f"{k}.{ext}") for k, ext in
+               (("history", "csv"), ("checkpoint", "pt"), ("provenance", "json"), ("predictions", "csv"))}
+    try:
+        record = run_training(**_job_files(tmp_path), backbone_name="magpie_mlp",
+                              backbone_params={"hidden_dim": 16, "out_dim": 8}, method_name="erm", method_params={},
+                              train_params={**PROTOCOL, "batch_size": 8, "device": "cpu", "flush_denormal": flush},
+                              seed=0, run_dir=tmp_path / "run", outputs=outputs, progress=False)
+        flushed = bool((subnormal * 1.0).item() == 0.0)
+    finally:
+        torch.set_flush_denormal(False)
+    if not torch.set_flush_denormal(False) and flush:   # a CPU without the flag: recorded as inactive
+        assert record["flush_denormal_active"] is False
+        return
+    assert record["flush_denormal_active"] is flush and flushed is flush
+    assert record["config"]["train"]["flush_denormal"] is flush

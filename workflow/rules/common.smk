@@ -402,8 +402,8 @@ def table_files():
         ]
         if MEX_ENTRIES:
             names += ["table4_mex_variants", "mex_candidate_range"]
-        if "edge_train" in REFERENCE_NAMES:  # skill is measured against it
-            names.append("skill")
+        if "edge_train" in REFERENCE_NAMES:  # skill and the paired tests are measured against it
+            names += ["skill", "beats_erm_edge"]
         if RANDOM_TWINS:
             names.append("extrapolation_penalty")
         files += [

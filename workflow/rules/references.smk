@@ -33,6 +33,7 @@ rule predict_reference:
 # The reference tables and figure read small files and take seconds: they run where Snakemake runs.
 localrules:
     table_skill,
+    table_beats_erm_edge,
     table_extrapolation_penalty,
     plot_mae_vs_references,
 
@@ -65,6 +66,36 @@ rule table_skill:
         std_ddof=config.get("std_ddof", 1),
     script:
         "../../scripts/table_skill.py"
+
+
+rule table_beats_erm_edge:
+    """Per task, backbone and method: test MAE, and whether it beats ERM and the train-edge constant (paired
+    t-tests over seeds)."""
+    input:
+        metrics=paper_run_files("metrics.json") + reference_run_files(tasks=PAPER_TASKS),
+    output:
+        md="results/tables/beats_erm_edge.md",
+        tex="results/tables/beats_erm_edge.tex",
+        csv=report(
+            "results/tables/beats_erm_edge.csv",
+            caption="../report/beats_erm_edge.rst",
+            category="Tables",
+            labels={"table": "beats ERM / the train-edge constant"},
+        ),
+    log:
+        "results/logs/table_beats_erm_edge.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        methods=METHOD_ORDER,
+        task_order=TASK_ORDER,
+        std_ddof=config.get("std_ddof", 1),
+    script:
+        "../../scripts/table_beats_erm_edge.py"
 
 
 rule table_extrapolation_penalty:
