@@ -41,6 +41,45 @@ def test_backbone_step_time_measures_painn_on_real_structures():
     assert record["median_step_wall_seconds"] > 0
 
 
+def test_backbone_step_time_times_both_flush_settings_on_the_graphs_asked_for():
+    out = run_script("benchmarks/backbone_step_time.py", "--backbones", "schnet", "--steps", "1", "--warmup", "0",
+                     "--batch-size", "4", "--cutoff", "12", "--max-neighbors", "20", "--flush-denormal", "both",
+                     "--json")
+    records = [json.loads(line) for line in out.strip().splitlines() if line.startswith("{")]
+    assert [r["flush_denormal"] for r in records] == [False, True]
+    assert all(r["hparams"]["cutoff"] == 12.0 and r["hparams"]["max_neighbors"] == 20 for r in records)
+
+
+def test_snapshot_tables_copies_the_tables_and_says_which_code_made_them(tmp_path):
+    import subprocess as sp
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from snapshot_tables import code_digest_of_commit
+
+    from extrapbench.provenance import code_digest
+
+    head_digest = code_digest_of_commit("HEAD")
+    package_changed = sp.run(["git", "status", "--porcelain", "--", "extrapbench"], cwd=REPO, capture_output=True,
+                             text=True).stdout.strip()
+    if not package_changed:  # a clean package: the archived commit's digest is the one every run records
+        assert head_digest == code_digest()
+    results = tmp_path / "results"
+    (results / "tables").mkdir(parents=True)
+    (results / "tables/mae.md").write_text("| a |\n")
+    run_dir = results / "runs/phonons_top/schnet/erm/seed0"
+    run_dir.mkdir(parents=True)
+    record = {"epochs_run": 7, "train_time_s": 3600.0, "git": {"commit": "abc123", "dirty": True},
+              "code_sha256": head_digest, "device": "cpu: x86_64, 1 threads", "versions": {"torch": "2.13.0"}}
+    (run_dir / "provenance.json").write_text(json.dumps(record))
+    out_dir = tmp_path / "snapshot"
+    run_script("benchmarks/snapshot_tables.py", "--config", "config/cpu_gnn_schnet.yaml", "--results", str(results),
+               "--out", str(out_dir), "--check-commit", "HEAD")
+    assert (out_dir / "mae.md").read_text() == "| a |\n"
+    text = (out_dir / "PROVENANCE.md").read_text()
+    assert "`abc123 (dirty tree)`: 1 run(s)" in text and "1.00 h of training" in text
+    assert f"has the code digest `{head_digest}`: 1 of 1 runs match it" in text
+
+
 def test_gpu_check_runs_tiny_on_cpu_and_projects_the_paper_grid():
     out = run_script("benchmarks/gpu_check.py", "--tiny", "--epochs", "2")
     lines = out.splitlines()

@@ -136,6 +136,10 @@ def test_reference_predictors_and_the_random_twin_reach_every_table(finished_run
     assert skill.loc["edge_train", "phonons_top_skill_mean"] == 0.0
     assert skill.loc["erm", "phonons_top_skill_mean"] == pytest.approx(
         1 - mae.loc["erm", "phonons_top_mean"] / mae.loc["edge_train", "phonons_top_mean"])
+    beats = pd.read_csv(results / "tables/beats_erm_edge.csv").set_index(["task", "method"])
+    assert beats.loc[("phonons_top", "erm"), "edge_mean_diff"] == pytest.approx(
+        mae.loc["erm", "phonons_top_mean"] - mae.loc["edge_train", "phonons_top_mean"])
+    assert set(beats.index.get_level_values("method")) == {"erm", "mex"}  # methods only, the references not
 
     twin = json.loads((results / "splits/phonons_top_random.json").read_text())
     assert [twin[p]["n"] for p in ("train", "val", "test")] == [split[p]["n"] for p in ("train", "val", "test")]
