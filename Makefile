@@ -39,13 +39,13 @@ demo-paper-b: $(STAMP)
 	@echo "tables: results/tables/other_split_tasks/   figures: results/figures/fig4_parity_*"
 
 # Paper A's eight methods on graphs, CPU only: PaiNN at the library's small preset, both phonon tasks, three seeds,
-# the release's protocol at most 100 epochs (config/cpu_gnn.yaml). Hours on 2 cores (README: "make demo-gnn").
+# the release's protocol at most 100 epochs (config/cpu_gnn.yaml). ~4-4.5 h on 2 cores (an estimate; README).
 demo-gnn: $(STAMP)
 	$(BIN)/snakemake --cores all --rerun-incomplete --configfile config/cpu_gnn.yaml
 	@echo "tables: results/tables/"
 
-# The same comparison on SchNet (config/cpu_gnn_schnet.yaml): about an hour on 2 cores; its tables are committed
-# under benchmarks/results/cpu_gnn/ (README: "Graph networks on a CPU").
+# The same comparison on SchNet (config/cpu_gnn_schnet.yaml): 77 min on 2 cores; its tables are committed
+# under benchmarks/results/cpu_gnn/schnet/ with a reading in benchmarks/results/cpu_gnn/README.md.
 demo-gnn-schnet: $(STAMP)
 	$(BIN)/snakemake --cores all --rerun-incomplete --configfile config/cpu_gnn_schnet.yaml
 	@echo "tables: results/tables/"
