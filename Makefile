@@ -88,7 +88,7 @@ EVALUATE_RULES := evaluate_runs
 REPORT_RULES := aggregate_tables table_splits table_variants table_candidate_range table_running_time \
 	statistics_report table_provenance plot_label_distributions plot_parity plot_detection_recall \
 	plot_critical_difference plot_lambda_sensitivity aggregate_other_split_tasks table_splits_other_split_tasks \
-	table_provenance_other_split_tasks table_skill table_extrapolation_penalty plot_mae_vs_references
+	table_provenance_other_split_tasks table_skill table_beats_erm_edge table_extrapolation_penalty plot_mae_vs_references
 
 .PHONY: rerun-method figures test-slurm reproduce-paper download slurm-profile
 

@@ -282,6 +282,11 @@ def evaluate_runs(predictions_paths, split_path: str | os.PathLike, provenance_p
                 raise BadRunFilesError(f"{exc}; {remove_run_outputs(predictions_path, provenance_path)}") from exc
             with open(provenance_path) as provenance_file:
                 provenance = json.load(provenance_file)
+            lost = missing_parts(predictions, provenance)
+            if lost:
+                raise BadRunFilesError(f"{predictions_path}: no {'/'.join(lost)} rows, but {provenance_path} says "
+                                       f"the run predicted them (predicted_parts); "
+                                       f"{remove_run_outputs(predictions_path, provenance_path)}")
             if provenance.get("backbone") is None and backbone is not None:
                 provenance["backbone"] = backbone
             history = pd.read_csv(history_path) if history_path is not None else None
@@ -298,6 +303,14 @@ def evaluate_runs(predictions_paths, split_path: str | os.PathLike, provenance_p
                         metrics["diverged_reason"], predictions_path)
         results.append(metrics)
     return results
+
+
+def missing_parts(predictions: pd.DataFrame, provenance: Mapping[str, Any]) -> list[str]:
+    """The parts a run's provenance says it predicted (``predicted_parts``, recorded since 2026-12-07) that have no
+    row in its predictions: check_predictions accepts a file without train rows (selection runs write none), so only
+    the provenance can tell that a final run's file lost them."""
+    present = set(predictions["split"])
+    return [part for part in provenance.get("predicted_parts") or [] if part not in present]
 
 
 def remove_run_outputs(predictions_path: str | os.PathLike, provenance_path: str | os.PathLike) -> str:

@@ -215,6 +215,8 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
                          "train": asdict(config), "resolved": resolved_config or {}},
               "method_details": method.describe(), "selection": selection,
               "amp_active": result.amp_active, "flush_denormal_active": flush_denormal_active,
+              # which parts predictions.csv holds: evaluation refuses a file that lost one (e.g. its train rows)
+              "predicted_parts": [part for part, _ in predicted],
               **provenance(device_description(device))}
 
     write_atomic(lambda p: pd.DataFrame(history).to_csv(p, index=False), outputs["history"])

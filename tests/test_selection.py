@@ -72,3 +72,38 @@ def test_selection_reads_only_val_rows_of_grid_predictions(tmp_path):
     path = tmp_path / "predictions.csv"
     pd.DataFrame(rows, columns=["id", "split", "y_true", "y_pred", "point"]).to_csv(path, index=False)
     assert val_maes([path]) == pytest.approx({"p000": 0.5, "p001": 0.1})
+
+
+def test_the_selection_job_refuses_grid_predictions_of_another_split_before_choosing(tmp_path, monkeypatch):
+    """A grid point whose rows are not the split's val / test ids (a stale file from another split) must not choose
+    the hyper-parameters: the job fails naming the file and the point, and writes no selected.json."""
+    import json
+    import runpy
+    import sys
+
+    from conftest import FakeSnakemake
+
+    for name in ("stdout", "stderr", "excepthook"):  # the script sends them to its log: put them back afterwards
+        monkeypatch.setattr(sys, name, getattr(sys, name))
+
+    from extrapbench.evaluation import BadRunFilesError
+
+    split = {"task": "t", "side": "top", "train": {"n": 1, "min": 0.0, "max": 0.5, "ids": ["z"]},
+             "val": {"n": 2, "min": 1.0, "max": 2.0, "ids": ["a", "b"]},
+             "test": {"n": 1, "min": 3.0, "max": 3.0, "ids": ["c"]}}
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    paths = []
+    for point, val_id in (("p000", "a"), ("p001", "x")):   # p001 predicts an id the split does not have
+        rows = [(val_id, "val", 1.0, 1.1, point), ("b", "val", 2.0, 2.1, point), ("c", "test", 3.0, 2.9, point)]
+        path = tmp_path / f"{point}.csv"
+        pd.DataFrame(rows, columns=["id", "split", "y_true", "y_pred", "point"]).to_csv(path, index=False)
+        paths.append(str(path))
+    smk = FakeSnakemake(input={"predictions": paths, "split": str(tmp_path / "split.json"), "provenance": []},
+                        output={"selected": str(tmp_path / "selected.json"),
+                                "grid_metrics": str(tmp_path / "grid_metrics.json")},
+                        log=tmp_path / "select.log", params={"points": [{"lambda_abs": 0.25}, {"lambda_abs": 1.0}],
+                                                             "seed": 0},
+                        wildcards={"task": "t", "backbone": "b", "method": "mex"})
+    with pytest.raises(BadRunFilesError, match=r"p001\.csv \(grid point p001\)"):
+        runpy.run_path(str(REPO / "scripts" / "select_hyperparameters.py"), init_globals={"snakemake": smk})
+    assert not (tmp_path / "selected.json").exists()

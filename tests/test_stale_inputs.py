@@ -269,3 +269,28 @@ def test_a_truncated_checkpoint_is_removed_with_its_run_and_a_plain_rerun_retrai
 
     torch.load(checkpoint, weights_only=True)
     assert math.isfinite(json.loads((copy_of / RUN / "metrics.json").read_text())["mae"])
+
+
+def test_a_run_that_predicted_train_rows_but_lost_them_is_refused_and_removed(tmp_path):
+    """check_predictions accepts a file without train rows (selection runs write none); the provenance's
+    predicted_parts says a final run wrote them, so evaluation refuses the file and removes the run's outputs."""
+    from extrapbench.evaluation import BadRunFilesError, evaluate_runs
+
+    summary = split_summary()
+    (tmp_path / "split.json").write_text(json.dumps(summary))
+    train = pd.DataFrame({"id": summary["train"]["ids"], "split": "train", "y_true": np.linspace(0, 1, 4),
+                          "y_pred": np.linspace(0, 1, 4)})
+    frame = pd.concat([train, predictions_frame(summary)], ignore_index=True)
+    provenance = {"task": "t", "backbone": "b", "method": "m", "seed": 0, "predicted_parts": ["train", "val", "test"]}
+    args = ([tmp_path / "predictions.csv"], tmp_path / "split.json", [tmp_path / "provenance.json"],
+            [tmp_path / "metrics.json"])
+    (tmp_path / "provenance.json").write_text(json.dumps(provenance))
+    frame.to_csv(tmp_path / "predictions.csv", index=False)
+    assert (frame["split"] == "train").any()
+    [metrics] = evaluate_runs(*args)  # complete: evaluated
+    assert metrics["detect_precision"] is not None
+
+    frame[frame["split"] != "train"].to_csv(tmp_path / "predictions.csv", index=False)
+    with pytest.raises(BadRunFilesError, match=r"no train rows, but .*provenance.json says the run predicted them"):
+        evaluate_runs(*args)
+    assert not (tmp_path / "predictions.csv").exists() and not (tmp_path / "provenance.json").exists()
