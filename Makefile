@@ -39,7 +39,7 @@ demo-paper-b: $(STAMP)
 	@echo "tables: results/tables/other_split_tasks/   figures: results/figures/fig4_parity_*"
 
 # Paper A's eight methods on graphs, CPU only: PaiNN at the library's small preset, both phonon tasks, three seeds,
-# the release's protocol at most 100 epochs (config/cpu_gnn.yaml). ~4-4.5 h on 2 cores (an estimate; README).
+# the release's protocol at most 100 epochs (config/cpu_gnn.yaml). About 3.5 h on 2 cores (an estimate; README).
 demo-gnn: $(STAMP)
 	$(BIN)/snakemake --cores all --rerun-incomplete --configfile config/cpu_gnn.yaml
 	@echo "tables: results/tables/"
