@@ -10,21 +10,25 @@ from _logging import redirect_to_log  # noqa: E402
 
 redirect_to_log(snakemake)  # noqa: F821
 
-import pandas as pd  # noqa: E402
-
 from extrapbench.data import write_atomic  # noqa: E402
-from extrapbench.evaluation import check_predictions, run_metrics  # noqa: E402
+from extrapbench.evaluation import run_metrics  # noqa: E402
 from extrapbench.selection import point_id, read_grid_predictions, select, val_maes  # noqa: E402
 
 sm = snakemake  # noqa: F821
 points = list(sm.params.points)
 ids = [point_id(i) for i in range(len(points))]
-# every grid point's rows must be the split's val / test ids, each once and finite (a file of another split, or
-# cut short, must not choose the hyper-parameters): checked before anything is selected
 split_summary = json.loads(Path(sm.input.split).read_text())
+provenance = {}
+for path in sm.input.provenance:
+    provenance.update(json.loads(Path(path).read_text())["points"])
+# each grid point's metrics (test rows included, for the figures only; the choice below reads val rows alone).
+# Computed first: run_metrics checks that the rows are the split's val / test ids, each once and finite, so a
+# file of another split, or one cut short, fails the job before it chooses anything
+metrics_by_point = {}
 for path in sm.input.predictions:
     for point, rows in read_grid_predictions([path]).groupby("point", sort=False):
-        check_predictions(rows.drop(columns="point"), split_summary, f"{path} (grid point {point})")
+        metrics_by_point[point] = run_metrics(rows.drop(columns="point"), split_summary, provenance[point],
+                                              path=f"{path} (grid point {point})")
 by_point = val_maes(list(sm.input.predictions))  # val rows only
 missing = [p for p in ids if p not in by_point]
 if missing:
@@ -40,14 +44,6 @@ for entry in record["points"]:
           + ("  <- selected" if entry["point"] == record["selected"] else ""))
 write_atomic(lambda p: Path(p).write_text(json.dumps(record, indent=2)), sm.output.selected)
 
-# after the choice: each grid point's metrics (test rows included), for the figures only
-provenance = {}
-for path in sm.input.provenance:
-    provenance.update(json.loads(Path(path).read_text())["points"])
-predictions = read_grid_predictions(list(sm.input.predictions))
-grid_metrics = []
-for i, params in zip(ids, points):
-    metrics = run_metrics(predictions[predictions["point"] == i].drop(columns="point"), split_summary, provenance[i])
-    grid_metrics.append({**metrics, "point": i, "params": params})
+grid_metrics = [{**metrics_by_point[i], "point": i, "params": params} for i, params in zip(ids, points)]
 write_atomic(lambda p: Path(p).write_text(json.dumps({"points": grid_metrics}, indent=2, default=float)),
              sm.output.grid_metrics)

@@ -98,7 +98,10 @@ def test_the_selection_job_refuses_grid_predictions_of_another_split_before_choo
         path = tmp_path / f"{point}.csv"
         pd.DataFrame(rows, columns=["id", "split", "y_true", "y_pred", "point"]).to_csv(path, index=False)
         paths.append(str(path))
-    smk = FakeSnakemake(input={"predictions": paths, "split": str(tmp_path / "split.json"), "provenance": []},
+    run = {"task": "t", "backbone": "b", "method": "mex", "seed": 0}
+    (tmp_path / "provenance.json").write_text(json.dumps({"points": {"p000": run, "p001": run}}))
+    smk = FakeSnakemake(input={"predictions": paths, "split": str(tmp_path / "split.json"),
+                               "provenance": [str(tmp_path / "provenance.json")]},
                         output={"selected": str(tmp_path / "selected.json"),
                                 "grid_metrics": str(tmp_path / "grid_metrics.json")},
                         log=tmp_path / "select.log", params={"points": [{"lambda_abs": 0.25}, {"lambda_abs": 1.0}],

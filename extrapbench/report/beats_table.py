@@ -15,21 +15,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from extrapbench.report.references import EDGE_REFERENCE, REFERENCE_PREFIX, _cell, _mean_std
-from extrapbench.report.statistics import paired_tests
+from extrapbench.report.statistics import _num, _p, paired_tests
 from extrapbench.report.summary import MISSING, display_name, order_backbones, order_methods, order_tasks, std_note
 from extrapbench.report.text_table import TextTable
 
 ERM = "erm"
-
-
-def _p_cell(p: float) -> str:
-    if pd.isna(p):
-        return MISSING
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def _verdict(diff: float, p: float, alpha: float) -> str:
@@ -76,26 +69,24 @@ def beats_table(runs: pd.DataFrame, methods: Sequence[str], task_order: Sequence
                 if mae.empty:
                     continue
                 mean, std = _mean_std(mae, std_ddof)
-                erm_row = versus_erm.loc[(task, backbone, method)] if (task, backbone, method) in versus_erm.index \
-                    else None
+                # ERM has no row against itself: reindex gives it (and any method without ERM runs) NaNs
+                erm_row = versus_erm.reindex([(task, backbone, method)]).iloc[0]
                 edge_row = versus_edge.loc[(task, backbone, method)]
-                erm_diff = erm_row["mean_diff"] if erm_row is not None else np.nan
-                erm_p = erm_row["p_value"] if erm_row is not None else np.nan
+                erm_diff, erm_p = erm_row["mean_diff"], erm_row["p_value"]
                 edge_diff, edge_p = edge_row["mean_diff"], edge_row["p_value"]
+                versus_erm_cells = ([MISSING, MISSING, "(ERM)"] if method == erm else
+                                    [_num(erm_diff, decimals, signed=True), _p(erm_p),
+                                     _verdict(erm_diff, erm_p, alpha)])
                 row = [task, display_name(backbone), display_name(method), str(int(mae.notna().sum())),
-                       _cell(mean, std, decimals),
-                       MISSING if pd.isna(erm_diff) else f"{erm_diff:+.{decimals}f}", _p_cell(erm_p),
-                       "(ERM)" if method == erm else _verdict(erm_diff, erm_p, alpha),
-                       MISSING if pd.isna(edge_diff) else f"{edge_diff:+.{decimals}f}", _p_cell(edge_p),
-                       _verdict(edge_diff, edge_p, alpha)]
+                       _cell(mean, std, decimals), *versus_erm_cells,
+                       _num(edge_diff, decimals, signed=True), _p(edge_p), _verdict(edge_diff, edge_p, alpha)]
                 for column, p in ((6, erm_p), (9, edge_p)):
                     if not pd.isna(p) and p < alpha:
                         bold.add((len(cells), column))
                 cells.append(row)
                 records.append({"task": task, "backbone": backbone, "method": method,
                                 "n_seeds": int(mae.notna().sum()), "mae_mean": mean, "mae_std": std,
-                                "erm_mean_diff": erm_diff, "erm_p": erm_p,
-                                "erm_p_holm": erm_row["p_holm"] if erm_row is not None else np.nan,
+                                "erm_mean_diff": erm_diff, "erm_p": erm_p, "erm_p_holm": erm_row["p_holm"],
                                 "edge_mae": edge_mae, "edge_mean_diff": edge_diff, "edge_p": edge_p,
                                 "edge_p_holm": edge_row["p_holm"]})
     frame = pd.DataFrame.from_records(records)
@@ -103,7 +94,7 @@ def beats_table(runs: pd.DataFrame, methods: Sequence[str], task_order: Sequence
     notes = [f"test MAE: mean(std) over seeds ({std_note(std_ddof)}). Δ: mean per-seed difference "
              f"(method − comparator; < 0: the method's MAE is lower). p: two-sided paired t-test "
              f"(scipy.stats.ttest_rel) over the seeds both ran; bold: p < {alpha:g}. beats / trails: p < {alpha:g} "
-             f"and Δ < 0 / > 0; ≈: no difference the seeds can show; —: no test (fewer than two seeds, or an "
+             f"and Δ < 0 / > 0; ≈: no difference the seeds can show; — / n/a: no test (fewer than two seeds, or an "
              f"identical difference on every seed).",
              f"edge = {edge_label}, the constant that predicts the train range's edge on the held-out side. It is "
              f"the same on every seed, so the test against it is a one-sample t-test of the method's per-seed MAE "
