@@ -31,7 +31,7 @@ from torch_geometric.data import Batch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from extrapbench.graphs import build_graphs  # noqa: E402
+from extrapbench.data.graphs import build_graphs  # noqa: E402
 from extrapbench.registry import BACKBONES  # noqa: E402
 
 

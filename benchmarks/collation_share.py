@@ -25,7 +25,7 @@ from torch_geometric.loader import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from extrapbench.graphs import build_graphs  # noqa: E402
+from extrapbench.data.graphs import build_graphs  # noqa: E402
 from extrapbench.methods.base import LabelContext  # noqa: E402
 from extrapbench.registry import BACKBONES, METHODS  # noqa: E402
 

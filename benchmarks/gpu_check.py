@@ -29,10 +29,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from extrapbench.data import load_matminer_dataset, standardize_dataset  # noqa: E402
-from extrapbench.graphs import build_graphs, save_graphs  # noqa: E402
-from extrapbench.run import run_training  # noqa: E402
-from extrapbench.split_summary import make_split, split_frame, task_table  # noqa: E402
+from extrapbench.data.datasets import load_matminer_dataset, standardize_dataset  # noqa: E402
+from extrapbench.data.graphs import build_graphs, save_graphs  # noqa: E402
+from extrapbench.training.run import run_training  # noqa: E402
+from extrapbench.splits.task_split import make_split, split_frame, task_table  # noqa: E402
 from extrapbench.tasks import BUILTIN_TASKS  # noqa: E402
 
 #: the release's EquiformerV2 (AUTHORS_RELEASE.md, "Backbone and graphs"), in our wrapper's parameter names

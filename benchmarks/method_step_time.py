@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 
-from extrapbench.data import load_matminer_dataset, standardize_dataset
-from extrapbench.features import magpie_features
-from extrapbench.graphs import build_graphs
+from extrapbench.data.datasets import load_matminer_dataset, standardize_dataset
+from extrapbench.data.features import magpie_features
+from extrapbench.data.graphs import build_graphs
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import BACKBONES, METHODS
-from extrapbench.report.tables import order_methods
+from extrapbench.naming import order_methods
 
 # every registered method, ERM first and MEX last as in the tables: a new method is timed without editing this file
 METHODS_TIMED = order_methods(METHODS.names())

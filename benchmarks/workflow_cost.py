@@ -116,7 +116,7 @@ def cmd_disk(args) -> None:
                            result.stdout, re.M)
     runs, points = {}, {}
     sys.path.insert(0, str(REPO))
-    from extrapbench.selection import grid_points
+    from extrapbench.config.selection import grid_points
 
     selection = config.get("selection") or {}
     for rule, text in wildcards:
@@ -141,11 +141,11 @@ def cmd_disk(args) -> None:
 
 STARTUP = {
     "interpreter alone": "pass",
-    "train (composition: extrapbench.run)": "import extrapbench.run, extrapbench.registry as r; "
+    "train (composition: extrapbench.run)": "import extrapbench.training.run, extrapbench.registry as r; "
                                             "r.BACKBONES.get('magpie_mlp'); r.METHODS.get('mex')",
-    "train (graph: + torch_geometric loader, PaiNN module)": "import extrapbench.run, extrapbench.registry as r; "
+    "train (graph: + torch_geometric loader, PaiNN module)": "import extrapbench.training.run, extrapbench.registry as r; "
                                                              "import torch_geometric.loader; r.BACKBONES.get('painn')",
-    "evaluate_runs / select_hyperparameters (extrapbench.metrics)": "import extrapbench.metrics, extrapbench.selection",
+    "evaluate_runs / select_hyperparameters (extrapbench.metrics)": "import extrapbench.evaluation.metrics, extrapbench.config.selection",
     "tables (aggregate_tables)": "import extrapbench.report.tables",
     "figures (plot_parity)": "import extrapbench.report.paper_outputs",
 }
@@ -169,8 +169,8 @@ def cmd_mex(args) -> None:
     import numpy as np
     import torch
 
-    from extrapbench.batch import collate, TensorSample
-    from extrapbench.data import load_matminer_dataset, standardize_dataset
+    from extrapbench.data.batch import collate, TensorSample
+    from extrapbench.data.datasets import load_matminer_dataset, standardize_dataset
     from extrapbench.methods.base import LabelContext
     from extrapbench.registry import BACKBONES, METHODS
 
@@ -183,7 +183,7 @@ def cmd_mex(args) -> None:
     for backbone_name in args.backbones:
         cls = BACKBONES.get(backbone_name)
         if cls.input_kind == "composition":
-            from extrapbench.features import magpie_features
+            from extrapbench.data.features import magpie_features
 
             feats = magpie_features(rows["composition"])
             feats = (feats - feats.mean()) / feats.std(ddof=0).replace(0, 1)
@@ -193,7 +193,7 @@ def cmd_mex(args) -> None:
         else:
             from torch_geometric.data import Batch
 
-            from extrapbench.graphs import build_graphs
+            from extrapbench.data.graphs import build_graphs
 
             batch = Batch.from_data_list(build_graphs(list(rows["structure"]), 6.0, 20, progress=False))
             make_backbone = lambda: cls()  # noqa: E731

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Callable, Dict, Type
+from typing import Any, Callable, Dict, Iterable, Mapping, Tuple, Type
 
 
 class Registry:
-    def __init__(self, kind: str, package: str):
+    """`alias_key`: the key by which a config entry of another name says which registered class it configures
+    (`mex_cos: {method: mex, score: cos}`); :meth:`resolve` is the one place that rule is applied."""
+
+    def __init__(self, kind: str, package: str, alias_key: str):
         self.kind = kind
         self.package = package
+        self.alias_key = alias_key
         self._entries: Dict[str, Type] = {}
         self._imported = False
 
@@ -57,13 +61,21 @@ class Registry:
             raise KeyError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}")
         return self._entries[name]
 
+    def resolve(self, name: str, entry: Mapping[str, Any] | None, drop: Iterable[str] = ()) -> Tuple[str, Dict[str, Any]]:
+        """(registered name, hyper-parameters) of the config entry `name`: its own name, or the name its alias key
+        gives (a variant). Keys in `drop` are settings of the entry that are not hyper-parameters (a method's
+        `train` / `train_by_task`). Nothing is imported: the registered name is not looked up here."""
+        params = {key: value for key, value in (entry or {}).items() if key not in drop} \
+            if isinstance(entry, Mapping) else {}
+        return str(params.pop(self.alias_key, None) or name), params
+
     def names(self) -> list[str]:
         self._import_all()
         return sorted(self._entries)
 
 
-BACKBONES = Registry("backbone", "extrapbench.backbones")
-METHODS = Registry("method", "extrapbench.methods")
-SPLITS = Registry("split kind", "extrapbench.splits")
+BACKBONES = Registry("backbone", "extrapbench.backbones", alias_key="backbone")
+METHODS = Registry("method", "extrapbench.methods", alias_key="method")
+SPLITS = Registry("split kind", "extrapbench.splits", alias_key="kind")
 #: reference predictors (extrapbench.references): no training loop, written as runs beside the methods' runs
-REFERENCES = Registry("reference predictor", "extrapbench.references")
+REFERENCES = Registry("reference predictor", "extrapbench.references", alias_key="reference")

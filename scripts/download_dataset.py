@@ -10,7 +10,8 @@ from _logging import redirect_to_log  # noqa: E402
 
 redirect_to_log(snakemake)  # noqa: F821
 
-from extrapbench.data import load_dataset_table, write_atomic, write_dataset_table  # noqa: E402
+from extrapbench.data.datasets import load_dataset_table, write_dataset_table  # noqa: E402
+from extrapbench.files import write_atomic  # noqa: E402
 
 name = snakemake.wildcards.dataset  # noqa: F821
 frame = load_dataset_table(name, snakemake.params.data_home, snakemake.params.ane_data_home)  # noqa: F821

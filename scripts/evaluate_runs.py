@@ -10,7 +10,7 @@ The logic lives in :func:`extrapbench.evaluation.evaluate_runs`.
 """
 import logging
 
-from extrapbench.evaluation import evaluate_runs
+from extrapbench.evaluation.runs import evaluate_runs
 
 
 def main(smk) -> None:

@@ -9,7 +9,7 @@ from _logging import redirect_to_log  # noqa: E402
 sm = snakemake  # noqa: F821
 redirect_to_log(sm)
 
-from extrapbench.reference_runs import predict_references  # noqa: E402
+from extrapbench.training.reference_run import predict_references  # noqa: E402
 
 runs = [{"backbone": None, "reference": sm.wildcards.method, "seed": int(seed), "predictions": predictions,
          "provenance": provenance}

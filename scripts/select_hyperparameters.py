@@ -10,9 +10,9 @@ from _logging import redirect_to_log  # noqa: E402
 
 redirect_to_log(snakemake)  # noqa: F821
 
-from extrapbench.data import write_atomic  # noqa: E402
-from extrapbench.evaluation import run_metrics  # noqa: E402
-from extrapbench.selection import point_id, read_grid_predictions, select, val_maes  # noqa: E402
+from extrapbench.files import write_atomic  # noqa: E402
+from extrapbench.evaluation.runs import run_metrics  # noqa: E402
+from extrapbench.config.selection import point_id, read_grid_predictions, select, val_maes  # noqa: E402
 
 sm = snakemake  # noqa: F821
 points = list(sm.params.points)

@@ -8,8 +8,9 @@ from _logging import redirect_to_log  # noqa: E402
 
 redirect_to_log(snakemake)  # noqa: F821
 
-from extrapbench.data import read_dataset_table, write_atomic  # noqa: E402
-from extrapbench.split_summary import make_split, split_frame, task_table  # noqa: E402
+from extrapbench.data.datasets import read_dataset_table  # noqa: E402
+from extrapbench.files import write_atomic  # noqa: E402
+from extrapbench.splits.task_split import make_split, split_frame, task_table  # noqa: E402
 
 task = snakemake.params.task  # noqa: F821
 if "sizes_like" in task.split_params:  # a range task's random twin: the same part sizes as that task's split

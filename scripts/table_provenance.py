@@ -11,7 +11,7 @@ redirect_to_log(snakemake)  # noqa: F821
 
 import pandas as pd  # noqa: E402
 
-from extrapbench.data import write_atomic  # noqa: E402
+from extrapbench.files import write_atomic  # noqa: E402
 
 rows = []
 for path in snakemake.input.provenance:  # noqa: F821

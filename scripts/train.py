@@ -79,8 +79,8 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 import traceback  # noqa: E402
 
-from extrapbench.run import run_training  # noqa: E402
-from extrapbench.selection import apply_point  # noqa: E402
+from extrapbench.training.run import run_training  # noqa: E402
+from extrapbench.config.selection import apply_point  # noqa: E402
 
 # a run's metrics.json (evaluate_runs) was computed from the predictions this job replaces: it goes now, so that a
 # run this job does not finish has no file that looks complete (Snakemake removes only this job's own outputs)
@@ -119,7 +119,7 @@ def train_grid_points():
     """train_grid_point: several grid points, one after the other."""
     import pandas as pd
 
-    from extrapbench.data import write_atomic
+    from extrapbench.files import write_atomic
 
     run_dir = run_dirs[0]
     predictions, histories, records = [], [], {}

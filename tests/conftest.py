@@ -22,7 +22,7 @@ def shared_or_skip(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def phonons_table():
-    from extrapbench.data import load_matminer_dataset, standardize_dataset
+    from extrapbench.data.datasets import load_matminer_dataset, standardize_dataset
 
     return standardize_dataset("matbench_phonons", load_matminer_dataset("matbench_phonons", SHIPPED_DATA_HOME))
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from extrapbench.data import DatasetUnavailableError, dataset_has_structures, load_dataset_table
-from extrapbench.split_summary import make_split, task_table
+from extrapbench.data.errors import DatasetUnavailableError
+from extrapbench.data.datasets import dataset_has_structures, load_dataset_table
+from extrapbench.splits.task_split import make_split, task_table
 from extrapbench.tasks import BUILTIN_TASKS, PAPER_TASK_ORDER
 
 ANE_HOME = REPO / "data" / "ane"
@@ -137,7 +138,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 @pytest.fixture(scope="module")
 def authors_archive(tmp_path_factory):
     """A small archive laid out like github.com/ngs00/ane at the pinned commit, built from the shipped files."""
-    from extrapbench.ane_data import ANE_COMMIT
+    from extrapbench.data.ane import ANE_COMMIT
 
     root = f"ane-{ANE_COMMIT}/ane/materials_property_prediction/datasets"
     splits = pd.read_csv(ANE_HOME / "hoip_splits.csv")
@@ -159,7 +160,7 @@ def authors_archive(tmp_path_factory):
 
 
 def test_missing_files_are_rebuilt_from_the_authors_archive(tmp_path, authors_archive):
-    from extrapbench.ane_data import load_hoip, load_mps
+    from extrapbench.data.ane import load_hoip, load_mps
 
     archive, splits, mps = authors_archive
     hoip = load_hoip(tmp_path, url=archive.as_uri())
@@ -176,7 +177,7 @@ def test_missing_files_are_rebuilt_from_the_authors_archive(tmp_path, authors_ar
 
 
 def test_unreachable_source_names_the_files_and_leaves_nothing(tmp_path):
-    from extrapbench.ane_data import load_hoip
+    from extrapbench.data.ane import load_hoip
 
     with pytest.raises(DatasetUnavailableError) as error:
         load_hoip(tmp_path / "home", url=(tmp_path / "absent.tar.gz").as_uri())
@@ -187,7 +188,7 @@ def test_unreachable_source_names_the_files_and_leaves_nothing(tmp_path):
 
 
 def test_a_malformed_mps_row_is_named(tmp_path):
-    from extrapbench.ane_data import load_mps
+    from extrapbench.data.ane import load_mps
 
     frame = pd.read_csv(ANE_HOME / "mps.csv").head(5)
     frame.loc[3, "form"] = "Fe2O3"

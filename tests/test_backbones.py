@@ -14,8 +14,8 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from extrapbench import _compat
-from extrapbench.graphs import build_graphs
+from extrapbench.workarounds import scatter_shims
+from extrapbench.data.graphs import build_graphs
 
 DATA_HOME = Path(__file__).resolve().parents[1] / "data" / "matminer"
 CUTOFF = 5.0
@@ -52,30 +52,30 @@ def test_shim_scatter_matches_naive_loop(reduce):
     src = torch.randn(11, 3, 2, generator=generator)
     index = torch.tensor([0, 2, 2, 5, 0, 1, 5, 5, 2, 0, 1])  # unsorted; groups 3, 4, 6 stay empty
     expected = naive_scatter(src, index, dim_size=7, reduce=reduce)
-    torch.testing.assert_close(_compat.scatter(src, index, dim=0, dim_size=7, reduce=reduce), expected)
+    torch.testing.assert_close(scatter_shims.scatter(src, index, dim=0, dim_size=7, reduce=reduce), expected)
     # along the last dimension (torch_scatter's default dim=-1), same numbers transposed
     moved = src.permute(1, 2, 0)
-    torch.testing.assert_close(_compat.scatter(moved, index, dim_size=7, reduce=reduce),
+    torch.testing.assert_close(scatter_shims.scatter(moved, index, dim_size=7, reduce=reduce),
                                expected.permute(1, 2, 0))
     # dim_size defaults to index.max() + 1
-    assert _compat.scatter(src, index, dim=0, reduce=reduce).shape == (6, 3, 2)
+    assert scatter_shims.scatter(src, index, dim=0, reduce=reduce).shape == (6, 3, 2)
 
 
 def test_shim_scatter_hand_computed_and_gradients():
     src = torch.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
     index = torch.tensor([1, 0, 1, 1])
-    summed = _compat.scatter(src, index, dim=0, dim_size=3)
+    summed = scatter_shims.scatter(src, index, dim=0, dim_size=3)
     assert summed.tolist() == [2.0, 8.0, 0.0]
-    mean = _compat.scatter(src, index, dim=0, reduce="mean")
+    mean = scatter_shims.scatter(src, index, dim=0, reduce="mean")
     torch.testing.assert_close(mean, torch.tensor([2.0, 8.0 / 3]))
     (summed.sum() + mean.sum()).backward()
     torch.testing.assert_close(src.grad, torch.tensor([1 + 1 / 3, 2.0, 1 + 1 / 3, 1 + 1 / 3]))
     # a same-shape (2-D) index and accumulation into out=
     out = torch.zeros(2, 2)
-    _compat.scatter(torch.ones(2, 3), torch.tensor([[0, 1, 1], [1, 1, 1]]), dim=1, out=out)
+    scatter_shims.scatter(torch.ones(2, 3), torch.tensor([[0, 1, 1], [1, 1, 1]]), dim=1, out=out)
     assert out.tolist() == [[1.0, 2.0], [0.0, 3.0]]
     # integer tensors (fairchem counts edges with them)
-    assert _compat.scatter(torch.ones(5, dtype=torch.long), torch.tensor([0, 0, 2, 2, 2])).tolist() == [2, 0, 3]
+    assert scatter_shims.scatter(torch.ones(5, dtype=torch.long), torch.tensor([0, 0, 2, 2, 2])).tolist() == [2, 0, 3]
 
 
 @pytest.mark.parametrize("reduce", ["sum", "mean", "min", "max"])
@@ -83,11 +83,11 @@ def test_shim_segment_coo_matches_naive_loop(reduce):
     src = torch.randn(9, 4, generator=torch.Generator().manual_seed(1))
     index = torch.tensor([0, 0, 1, 3, 3, 3, 4, 4, 6])  # sorted, with empty segments 2 and 5
     expected = naive_scatter(src, index, dim_size=8, reduce=reduce)
-    torch.testing.assert_close(_compat.segment_coo(src, index, dim_size=8, reduce=reduce), expected)
-    torch.testing.assert_close(_compat.segment_coo(src, index, reduce=reduce), expected[:7])
+    torch.testing.assert_close(scatter_shims.segment_coo(src, index, dim_size=8, reduce=reduce), expected)
+    torch.testing.assert_close(scatter_shims.segment_coo(src, index, reduce=reduce), expected[:7])
     # a batched (2-D) index reduces along dimension 1, row by row
     batched = torch.stack([src, src.flip(0)])
-    rows = _compat.segment_coo(batched, torch.stack([index, index]), dim_size=8, reduce=reduce)
+    rows = scatter_shims.segment_coo(batched, torch.stack([index, index]), dim_size=8, reduce=reduce)
     torch.testing.assert_close(rows[1], naive_scatter(src.flip(0), index, dim_size=8, reduce=reduce))
 
 
@@ -98,12 +98,12 @@ def test_shim_segment_csr_matches_naive_loop(reduce):
     expected = torch.stack([
         naive_scatter(src[start:stop], torch.zeros(stop - start, dtype=torch.long), 1, reduce)[0]
         for start, stop in zip(indptr[:-1].tolist(), indptr[1:].tolist())])
-    torch.testing.assert_close(_compat.segment_csr(src, indptr, reduce=reduce), expected)
+    torch.testing.assert_close(scatter_shims.segment_csr(src, indptr, reduce=reduce), expected)
 
 
 def test_shim_through_fairchem_repeat_blocks():
     """fairchem's repeat_blocks calls segment_csr for zero repeats; its docstring examples are the reference."""
-    _compat.install()
+    scatter_shims.install()
     from fairchem.core.models.painn.utils import repeat_blocks
 
     result = repeat_blocks(torch.tensor([2, 3, 2]), repeats=torch.tensor([2, 0, 2]), continuous_indexing=True)
@@ -114,19 +114,19 @@ def test_shim_through_fairchem_repeat_blocks():
 
 
 def test_install_registers_shims_only_where_missing():
-    status = _compat.install()
-    assert _compat.install() == status  # idempotent
+    status = scatter_shims.install()
+    assert scatter_shims.install() == status  # idempotent
     import torch_geometric.typing
 
     for name in ("torch_scatter", "torch_sparse"):
-        assert (status[name] == "shim") == _compat.using_shims()[name]
+        assert (status[name] == "shim") == scatter_shims.using_shims()[name]
     # PyG must have seen the real environment, never the shim
     assert torch_geometric.typing.WITH_TORCH_SCATTER == (status["torch_scatter"] == "real")
     assert torch_geometric.typing.WITH_TORCH_SPARSE == (status["torch_sparse"] == "real")
     if status["torch_scatter"] == "shim":
         from torch_scatter import scatter, segment_coo, segment_csr
-        assert (scatter, segment_coo, segment_csr) == (_compat.scatter, _compat.segment_coo,
-                                                        _compat.segment_csr)
+        assert (scatter, segment_coo, segment_csr) == (scatter_shims.scatter, scatter_shims.segment_coo,
+                                                        scatter_shims.segment_csr)
     if status["torch_sparse"] == "shim":
         from torch_sparse import SparseTensor
         with pytest.raises(NotImplementedError):
@@ -136,7 +136,7 @@ def test_install_registers_shims_only_where_missing():
 def test_install_keeps_a_real_package(monkeypatch):
     real = type(sys)("torch_scatter")  # stands for an importable compiled package
     monkeypatch.setitem(sys.modules, "torch_scatter", real)
-    assert _compat.install()["torch_scatter"] == "real"
+    assert scatter_shims.install()["torch_scatter"] == "real"
     assert sys.modules["torch_scatter"] is real
 
 
@@ -294,7 +294,7 @@ def test_no_network_access_at_import_construction_or_forward():
         import torch
         from pymatgen.core import Lattice, Structure
         from torch_geometric.data import Batch
-        from extrapbench.graphs import build_graphs
+        from extrapbench.data.graphs import build_graphs
         from extrapbench.backbones.painn import PaiNN
         from extrapbench.backbones.equiformer_v2 import EquiformerV2
         rocksalt = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])

@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from extrapbench import checked_config
-from extrapbench.config import ConfigError
+from extrapbench.config import validate as checked_config
+from extrapbench.config.entries import ConfigError
 
 from conftest import REPO
 
@@ -72,6 +72,6 @@ def test_planning_the_workflow_never_imports_torch_in_snakemakes_process(tmp_pat
         assert result.returncode == 0, result.stderr[-3000:]
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
                     if line.startswith("import time:")}
-        assert "snakemake" in imported and "extrapbench.checked_config" in imported
+        assert "snakemake" in imported and "extrapbench.config.validate" in imported
         assert not {"torch", "scipy", "torch_geometric"} & imported, attempt
     assert len(list((tmp_path / ".snakemake" / "extrapbench" / "checked-configs").glob("*.json"))) == 1

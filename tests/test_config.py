@@ -9,7 +9,8 @@ import sys
 import pytest
 import yaml
 
-from extrapbench.config import ConfigError, validate_config
+from extrapbench.config.entries import ConfigError
+from extrapbench.config.validate import validate_config
 
 from conftest import REPO
 
@@ -166,7 +167,7 @@ def test_full_grid_states_method_hyper_parameters_at_their_module_defaults():
 
 
 def test_training_settings_layer_backbone_method_and_task_in_that_order():
-    from extrapbench.config import resolve_entry, train_settings
+    from extrapbench.config.entries import method_entry, train_settings
 
     config = {"train": {"batch_size": 64, "learning_rate": 1e-3, "max_epochs": 200, "lr_patience": 5},
               "train_overrides": {"magpie_mlp": {"batch_size": 128, "max_epochs": 50}},
@@ -178,13 +179,13 @@ def test_training_settings_layer_backbone_method_and_task_in_that_order():
         "batch_size": 32, "learning_rate": 1e-3, "max_epochs": 200, "lr_patience": 3}
     assert train_settings(config, "painn", "mex", "phonons_bottom")["batch_size"] == 16
     # the method's training settings are not hyper-parameters of the method
-    assert resolve_entry("mex", config["methods"]["mex"]) == ("mex", {"lambda_abs": 0.25})
+    assert method_entry("mex", config["methods"]["mex"]) == ("mex", {"lambda_abs": 0.25})
 
 
 def test_authors_config_takes_each_methods_run_script_settings():
     """config/authors.yaml: per (method, task) batch size / learning rate / weight decay and per-method patience as
     in the release's run scripts (spot checks of lines that differ between methods)."""
-    from extrapbench.config import train_settings
+    from extrapbench.config.entries import train_settings
 
     config = yaml.safe_load((REPO / "config" / "authors.yaml").read_text())
     mex = train_settings(config, "equiformer_v2", "mex", "phonons_top")

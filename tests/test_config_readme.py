@@ -39,7 +39,7 @@ def test_method_table_lists_every_registered_method_with_its_hyperparameter_name
 
 
 def test_every_training_setting_is_documented():
-    from extrapbench.train_config import train_keys
+    from extrapbench.config.train_settings import train_keys
 
     section = manual().split("## Training settings", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", section, re.M))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from extrapbench.data import DatasetUnavailableError, load_matminer_dataset, standardize_dataset
+from extrapbench.data.errors import DatasetUnavailableError
+from extrapbench.data.datasets import load_matminer_dataset, standardize_dataset
 
 from conftest import SHIPPED_DATA_HOME
 
@@ -36,7 +37,7 @@ def test_shear_task_runs_from_a_stand_in_file(tmp_path, phonons_table):
     log10(G_VRH)-like targets) goes through the same loading and splitting code a user's download would."""
     from matminer.utils.io import store_dataframe_as_json
 
-    from extrapbench.split_summary import make_split, task_table
+    from extrapbench.splits.task_split import make_split, task_table
     from extrapbench.tasks import BUILTIN_TASKS
 
     stand_in = phonons_table[["structure"]].iloc[:200].copy()

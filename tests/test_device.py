@@ -22,7 +22,7 @@ from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.device import resolve_device
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import METHODS
-from extrapbench.training import TrainConfig, predict_loader, seed_everything, train_stages
+from extrapbench.training.loop import TrainConfig, predict_loader, seed_everything, train_stages
 from simulated_cuda import install
 from test_backbones import small_equiformer_v2, small_painn
 from test_methods_on_graph_backbones import SMALL_HPARAMS, phonon_graphs  # noqa: F401  (a fixture)
@@ -92,7 +92,7 @@ def _job_files(tmp_path, n=30):
 
 
 def test_a_whole_job_runs_on_the_device_it_decided_and_saves_host_weights(tmp_path, monkeypatch):
-    from extrapbench.run import run_training
+    from extrapbench.training.run import run_training
 
     files = _job_files(tmp_path)
     outputs = {k: str(tmp_path / "out" / f"{k}.{ext}") for k, ext in
@@ -123,7 +123,7 @@ def test_cuda_requested_where_there_is_none_is_a_clear_error(monkeypatch):
 def test_flush_denormal_reaches_torch_and_the_provenance(tmp_path, flush):
     """train.flush_denormal: subnormal floats become zero during the run (the CPU speed-up of radial bases at a long
     cutoff), or stay where it is off; the provenance says which happened."""
-    from extrapbench.run import run_training
+    from extrapbench.training.run import run_training
 
     subnormal = torch.tensor([1e-40], dtype=torch.float32)
     outputs = {k: str(tmp_path / "out" / f"{k}.{ext}") for k, ext in

@@ -687,7 +687,7 @@ EXERCISE = {
 import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
-from extrapbench.graphs import build_graphs
+from extrapbench.data.graphs import build_graphs
 from extrapbench.registry import BACKBONES
 structures = [Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
               Structure(Lattice.cubic(3.6), ["Cu", "Cu", "O", "O"], [[0, 0, 0], [0.5, 0.5, 0], [0.25, 0.25, 0.25],
@@ -709,7 +709,7 @@ for name, settings in tiny.items():
 ''',
     "data.yaml": r'''
 import pandas as pd
-from extrapbench.features import magpie_features
+from extrapbench.data.features import magpie_features
 from extrapbench.registry import SPLITS
 features = magpie_features(pd.Series(["NaCl", "Fe2O3"], index=["a", "b"]))
 assert features.shape[0] == 2 and features.notna().all().all(), features
@@ -741,8 +741,8 @@ import importlib, json, sys, traceback
 sys.path.insert(0, {scripts!r})
 modules = {modules!r}
 errors, report = {{}}, {{}}
-if "extrapbench._compat" in modules:  # as the backbones do, before fairchem: torch_scatter / torch_sparse shims
-    importlib.import_module("extrapbench._compat").install()
+if "extrapbench.workarounds.scatter_shims" in modules:  # as the backbones do, before fairchem: torch_scatter / torch_sparse shims
+    importlib.import_module("extrapbench.workarounds.scatter_shims").install()
 for name in modules:
     try:
         try:

@@ -14,7 +14,8 @@ from collections import namedtuple
 import pytest
 import yaml
 
-from extrapbench.config import ConfigError, validate_config
+from extrapbench.config.entries import ConfigError
+from extrapbench.config.validate import validate_config
 
 from conftest import REPO, SHIPPED_DATA_HOME
 
@@ -70,7 +71,7 @@ def test_reordering_config_keys_retrains_nothing(tmp_path):
 
 
 def test_run_params_are_canonical():
-    from extrapbench.config import canonical
+    from extrapbench.config.entries import canonical
 
     value = {"b": {"y": [{"q": 1, "p": 2}], "x": (1, 2)}, "a": None}
     assert repr(canonical(value)) == "{'a': None, 'b': {'x': (1, 2), 'y': [{'p': 2, 'q': 1}]}}"
@@ -168,7 +169,7 @@ def test_corrupt_metrics_json_is_named(tmp_path):
 def _lonely_graphs(tmp_path, cutoff=5.0):
     from pymatgen.core import Lattice, Structure
 
-    from extrapbench.graphs import build_graphs, save_graphs
+    from extrapbench.data.graphs import build_graphs, save_graphs
 
     bonded = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     lonely = Structure(Lattice.cubic(30.0), ["Ar"], [[0, 0, 0]])
@@ -179,13 +180,13 @@ def _lonely_graphs(tmp_path, cutoff=5.0):
 
 
 def test_graph_building_names_the_material_without_neighbours(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="extrapbench.graphs"):
+    with caplog.at_level(logging.WARNING, logger="extrapbench.data.graphs"):
         _lonely_graphs(tmp_path)
     assert "mp-lonely" in caplog.text and "5.00 Å" in caplog.text
 
 
 def test_training_on_a_material_without_neighbours_names_it_and_the_cutoff(tmp_path):
-    from extrapbench.run import graph_samples
+    from extrapbench.training.run import graph_samples
 
     path = _lonely_graphs(tmp_path)
     with pytest.raises(ValueError) as info:
@@ -212,7 +213,7 @@ def _fill_then_fail(exc):
 
 
 def test_write_atomic_says_the_disk_is_full(tmp_path):
-    from extrapbench.data import write_atomic
+    from extrapbench.files import write_atomic
 
     target = tmp_path / "runs" / "predictions.csv"
     with pytest.raises(OSError) as info:
@@ -223,7 +224,7 @@ def test_write_atomic_says_the_disk_is_full(tmp_path):
 
 
 def test_torch_save_on_a_full_disk_says_so(tmp_path, monkeypatch):
-    from extrapbench.data import write_atomic
+    from extrapbench.files import write_atomic
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: DiskUsage(10 ** 9, 10 ** 9, 0))
     target = tmp_path / "model.pt"
@@ -235,7 +236,7 @@ def test_torch_save_on_a_full_disk_says_so(tmp_path, monkeypatch):
 
 
 def test_torch_save_failing_with_space_left_is_not_called_a_full_disk(tmp_path, monkeypatch):
-    from extrapbench.data import write_atomic
+    from extrapbench.files import write_atomic
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: DiskUsage(10 ** 12, 10 ** 9, 10 ** 11))
     with pytest.raises(RuntimeError, match="inline_container") as info:
@@ -245,7 +246,7 @@ def test_torch_save_failing_with_space_left_is_not_called_a_full_disk(tmp_path, 
 
 
 def test_write_json_atomic_says_the_disk_is_full(tmp_path, monkeypatch):
-    import extrapbench.evaluation as metrics
+    import extrapbench.evaluation.runs as metrics
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -259,7 +260,7 @@ def test_write_json_atomic_says_the_disk_is_full(tmp_path, monkeypatch):
 
 
 def test_resume_checkpoint_on_a_full_disk_says_so(tmp_path, monkeypatch):
-    import extrapbench.training as training
+    import extrapbench.training.loop as training
 
     def failing_save(state, path):
         with open(path, "wb") as handle:

@@ -11,7 +11,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from extrapbench.graphs import build_graphs, capped_neighbor_list, structure_to_graph
+from extrapbench.data.graphs import build_graphs, capped_neighbor_list, structure_to_graph
 
 DATA_HOME = Path(__file__).resolve().parents[1] / "data" / "matminer"
 CUTOFF = 5.0
@@ -121,8 +121,8 @@ def test_uncapped_graph_has_every_edge_in_both_directions(structures):
 def test_offsets_reproduce_pymatgen_distances_in_fairchem_convention(structures):
     """pos[j] + offset @ cell - pos[i], computed both directly and by fairchem's own get_pbc_distances on a
     collated batch, equals pymatgen's distance for each edge."""
-    from extrapbench import _compat
-    _compat.install()
+    from extrapbench.workarounds import scatter_shims
+    scatter_shims.install()
     from fairchem.core.common.utils import get_pbc_distances
 
     graphs = [structure_to_graph(s, CUTOFF, max_neighbors=16) for s in structures]
@@ -164,7 +164,7 @@ def test_isolated_atoms(caplog):
     assert graph.neighbors.item() == 2  # Na<-Cl and Cl<-Na
 
     nothing = Structure(Lattice.cubic(30.0), ["Ar"], [[0, 0, 0]])
-    with caplog.at_level(logging.WARNING, logger="extrapbench.graphs"):
+    with caplog.at_level(logging.WARNING, logger="extrapbench.data.graphs"):
         graphs = build_graphs([lonely, nothing], CUTOFF, 12, progress=False)
     empty = graphs[1]
     assert empty.edge_index.shape == (2, 0) and empty.cell_offsets.shape == (0, 3)

@@ -14,10 +14,10 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
 from extrapbench.backbones.magpie_mlp import MagpieMLP
-from extrapbench.methods._distribution_smoothing import LabelBins, kernel_window, masked_smooth
+from extrapbench.methods.smoothing import LabelBins, kernel_window, masked_smooth
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import METHODS
-from extrapbench.training import TrainConfig, seed_everything, train
+from extrapbench.training.loop import TrainConfig, seed_everything, train
 
 LABELS = LabelContext(train_min=-2.0, train_max=2.0, side="top", dataset_min=-2.0, dataset_max=3.0,
                       mean=0.0, std=1.0)
@@ -469,7 +469,7 @@ def test_conr_trains_on_a_graph_backbone():
     from pymatgen.core import Lattice, Structure
 
     from extrapbench.backbones.schnet import SchNet
-    from extrapbench.graphs import build_graphs
+    from extrapbench.data.graphs import build_graphs
     structures = [Structure(Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]) for a in (3.0, 3.4, 3.8)]
     graphs = build_graphs(structures, cutoff=5.0, max_neighbors=12, progress=False)
     for k, graph in enumerate(graphs):

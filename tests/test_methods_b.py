@@ -16,7 +16,7 @@ from extrapbench.methods.base import LabelContext
 from extrapbench.methods.c_mixup import CMixup, mix, partner_probabilities, sample_partners
 from extrapbench.methods.foma import FOMA, LabelNeighbourBatchSampler, foma_augment, kept_count
 from extrapbench.registry import METHODS
-from extrapbench.training import TrainConfig, seed_everything, train
+from extrapbench.training.loop import TrainConfig, seed_everything, train
 
 LABELS = LabelContext(train_min=-2.0, train_max=2.0, side="top", dataset_min=-2.0, dataset_max=3.0, mean=0.0,
                       std=1.0)

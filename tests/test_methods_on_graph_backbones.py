@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from extrapbench.graphs import build_graphs
+from extrapbench.data.graphs import build_graphs
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import METHODS
-from extrapbench.training import seed_everything
+from extrapbench.training.loop import seed_everything
 from test_backbones import DATA_HOME, small_equiformer_v2, small_painn, small_schnet
 
 GRAPH_BACKBONES = {"painn": small_painn, "equiformer_v2": small_equiformer_v2, "schnet": small_schnet}

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from extrapbench import evaluation as E
-from extrapbench import metrics as M
+from extrapbench.evaluation import runs as E
+from extrapbench.evaluation import metrics as M
 
 from conftest import FakeSnakemake
 

@@ -13,9 +13,8 @@ from torch_geometric.data import Batch, Data
 
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
-from extrapbench.methods._mex_search import resample_indices
-from extrapbench.methods.mex import (MEX, ScoreModule, absolute_loss, cosine_to_each, log_noise_density,
-                                     monte_carlo_argmax, nce_loss, sample_noise_labels)
+from extrapbench.methods.mex.search import resample_indices
+from extrapbench.methods.mex.method import (MEX, ScoreModule, absolute_loss, cosine_to_each, log_noise_density, monte_carlo_argmax, nce_loss, sample_noise_labels)
 
 UNIT_LABELS = LabelContext(train_min=-1.0, train_max=1.0, side="top", dataset_min=-1.0, dataset_max=2.0,
                            mean=0.0, std=1.0)

@@ -13,7 +13,7 @@ from torch_geometric.data import Batch, Data
 
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
-from extrapbench.methods.mex import MEX
+from extrapbench.methods.mex.method import MEX
 from extrapbench.report import paper_outputs
 
 from conftest import FakeSnakemake

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from extrapbench.methods._mex_cosine_table import FIRST_POINTS, CosineTables
-from extrapbench.methods._mex_inference import cosine_to_each
-from extrapbench.methods._mex_search import _count_at_or_below, monte_carlo_argmax, resample_indices
+from extrapbench.methods.mex.cosine_table import FIRST_POINTS, CosineTables
+from extrapbench.methods.mex.inference import cosine_to_each
+from extrapbench.methods.mex.search import _count_at_or_below, monte_carlo_argmax, resample_indices
 from extrapbench.methods.base import LabelContext
-from extrapbench.methods.mex import MEX
+from extrapbench.methods.mex.method import MEX
 
 LABELS = LabelContext(train_min=-1.5, train_max=1.5, side="top", dataset_min=-2.0, dataset_max=3.0, mean=0.0,
                       std=1.0, val_min=1.5, val_max=2.0)

@@ -8,7 +8,7 @@ import pytest
 
 from extrapbench.registry import SPLITS
 from extrapbench.splits import draw_validation
-from extrapbench.splits._composition import split_train_pool
+from extrapbench.splits.composition import split_train_pool
 from extrapbench.splits.random import MATBENCH_N_FOLDS, MATBENCH_SEED, kfold_test_positions, random_split
 
 

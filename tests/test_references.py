@@ -74,8 +74,8 @@ def write_split(tmp_path, side="bottom"):
 
 
 def test_reference_runs_are_evaluated_like_training_runs(tmp_path):
-    from extrapbench.evaluation import evaluate_runs
-    from extrapbench.reference_runs import predict_references
+    from extrapbench.evaluation.runs import evaluate_runs
+    from extrapbench.training.reference_run import predict_references
 
     write_split(tmp_path)
     runs = [{"backbone": None, "reference": name, "seed": seed, "predictions": tmp_path / name / f"s{seed}.csv",
@@ -176,7 +176,7 @@ def test_random_split_takes_part_sizes_as_counts():
     ({"in_distribution": {"methods": ["lds"]}}, "at 'in_distribution.methods': 'lds' is not one of"),
 ])
 def test_the_config_check_names_bad_reference_entries(change, message):
-    from extrapbench.config_checks import registry_errors
+    from extrapbench.config.checks import registry_errors
 
     config = {"tasks": ["phonons_top"], "backbones": {"magpie_mlp": {}}, "methods": {"erm": {}}, **change}
     assert any(message in m for m in registry_errors(config)), registry_errors(config)

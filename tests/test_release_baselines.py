@@ -15,7 +15,7 @@ from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
 from extrapbench.methods.denseweight import denseweight_grid, silverman_bandwidth
 from extrapbench.registry import METHODS
-from extrapbench.training import TrainConfig, seed_everything, train
+from extrapbench.training.loop import TrainConfig, seed_everything, train
 
 LABELS = LabelContext(train_min=-2.0, train_max=2.0, side="top", dataset_min=-2.0, dataset_max=3.0,
                       mean=0.0, std=1.0)

@@ -14,8 +14,8 @@ import torch
 import yaml
 from torch_geometric.data import Batch, Data
 
-from extrapbench import evaluation as E
-from extrapbench import metrics as M
+from extrapbench.evaluation import runs as E
+from extrapbench.evaluation import metrics as M
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import METHODS

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from extrapbench.config import ConfigError, validate_config
-from extrapbench.selection import apply_point, grid_points, point_id, select, val_mae
+from extrapbench.config.entries import ConfigError
+from extrapbench.config.validate import validate_config
+from extrapbench.config.selection import apply_point, grid_points, point_id, select, val_mae
 
 from conftest import REPO
 
@@ -64,7 +65,7 @@ def test_selection_reads_only_val_rows_of_grid_predictions(tmp_path):
     """Test rows never change the choice: a grid job's predictions with absurd test rows select the same point."""
     import pandas as pd
 
-    from extrapbench.selection import val_maes
+    from extrapbench.config.selection import val_maes
 
     rows = []
     for point, val_error, test_error in (("p000", 0.5, 0.0), ("p001", 0.1, 100.0)):
@@ -86,7 +87,7 @@ def test_the_selection_job_refuses_grid_predictions_of_another_split_before_choo
     for name in ("stdout", "stderr", "excepthook"):  # the script sends them to its log: put them back afterwards
         monkeypatch.setattr(sys, name, getattr(sys, name))
 
-    from extrapbench.evaluation import BadRunFilesError
+    from extrapbench.evaluation.runs import BadRunFilesError
 
     split = {"task": "t", "side": "top", "train": {"n": 1, "min": 0.0, "max": 0.5, "ids": ["z"]},
              "val": {"n": 2, "min": 1.0, "max": 2.0, "ids": ["a", "b"]},

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from extrapbench.data import load_matminer_dataset, standardize_dataset
-from extrapbench.split_summary import make_split, task_table
+from extrapbench.data.datasets import load_matminer_dataset, standardize_dataset
+from extrapbench.splits.task_split import make_split, task_table
 from extrapbench.splits.range import range_split
 from extrapbench.tasks import BUILTIN_TASKS
 

@@ -98,7 +98,7 @@ def test_the_digest_of_a_missing_matminer_file_is_the_one_matminer_checks_its_do
     download itself does not change the param and rebuild everything once more."""
     from matminer.datasets.utils import _load_dataset_dict
 
-    from extrapbench.data import dataset_source_digest
+    from extrapbench.data.datasets import dataset_source_digest
 
     missing = dataset_source_digest("matbench_phonons", tmp_path, tmp_path)
     assert missing == f"{DATASET_FILE}:{_load_dataset_dict()['matbench_phonons']['hash']}"
@@ -162,7 +162,7 @@ def predictions_frame(summary, offset=0.1):
 
 
 def test_check_predictions_names_the_file():
-    from extrapbench.evaluation import BadRunFilesError, check_predictions
+    from extrapbench.evaluation.runs import BadRunFilesError, check_predictions
 
     summary = split_summary()
     frame = predictions_frame(summary)
@@ -184,7 +184,7 @@ def test_check_predictions_names_the_file():
 # --- 3. a diverged run is flagged, warned about and never bold -------------------------------------------------
 
 def test_a_run_with_a_huge_val_mae_is_flagged_diverged():
-    from extrapbench.evaluation import run_metrics
+    from extrapbench.evaluation.runs import run_metrics
 
     summary = split_summary()
     fine = run_metrics(predictions_frame(summary), summary, {"task": "t", "seed": 0})
@@ -199,7 +199,7 @@ def test_a_run_with_a_huge_val_mae_is_flagged_diverged():
 
 
 def test_evaluation_warns_about_a_diverged_run(tmp_path, caplog):
-    from extrapbench.evaluation import evaluate_runs
+    from extrapbench.evaluation.runs import evaluate_runs
 
     summary = split_summary()
     (tmp_path / "split.json").write_text(json.dumps(summary))
@@ -239,7 +239,7 @@ def test_a_diverged_row_is_never_bold_even_with_the_lowest_mean():
 def test_check_checkpoint_refuses_a_truncated_archive(tmp_path):
     import torch
 
-    from extrapbench.evaluation import BadRunFilesError, check_checkpoint
+    from extrapbench.evaluation.runs import BadRunFilesError, check_checkpoint
 
     path = tmp_path / "model.pt"
     torch.save({"state_dict": {"w": torch.zeros(1000)}}, path)
@@ -274,7 +274,7 @@ def test_a_truncated_checkpoint_is_removed_with_its_run_and_a_plain_rerun_retrai
 def test_a_run_that_predicted_train_rows_but_lost_them_is_refused_and_removed(tmp_path):
     """check_predictions accepts a file without train rows (selection runs write none); the provenance's
     predicted_parts says a final run wrote them, so evaluation refuses the file and removes the run's outputs."""
-    from extrapbench.evaluation import BadRunFilesError, evaluate_runs
+    from extrapbench.evaluation.runs import BadRunFilesError, evaluate_runs
 
     summary = split_summary()
     (tmp_path / "split.json").write_text(json.dumps(summary))

@@ -9,7 +9,7 @@ from torch_geometric.loader import DataLoader
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import METHODS
-from extrapbench.training import TrainConfig, predict_loader, seed_everything, train, train_stages
+from extrapbench.training.loop import TrainConfig, predict_loader, seed_everything, train, train_stages
 
 LABELS = LabelContext(-2.0, 2.0, "top", -2.0, 3.0, 0.0, 1.0)
 

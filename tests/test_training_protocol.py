@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from extrapbench.ema import WeightEMA
-from extrapbench.optimizer import build_optimizer, no_weight_decay_names
+from extrapbench.training.ema import WeightEMA
+from extrapbench.training.optimizer import build_optimizer, no_weight_decay_names
 from extrapbench.registry import METHODS
-from extrapbench.training import TrainConfig, predict_loader, train
+from extrapbench.training.loop import TrainConfig, predict_loader, train
 from test_training import LABELS, _loaders, _method
 
 RELEASE = dict(ema_decay=0.9, clip_grad_norm=1.0, amp=True, weight_decay=1e-2, no_weight_decay_bias_norm=True)

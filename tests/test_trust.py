@@ -20,9 +20,11 @@ import yaml
 
 from conftest import REPO, SHIPPED_DATA_HOME, shared_or_skip
 
-from extrapbench.config import ConfigError, load_yaml_file, validate_config
-from extrapbench.data import (DataValidationError, load_dataset_table, read_dataset_table, write_atomic,
-                              write_dataset_table)
+from extrapbench.config.entries import ConfigError, load_yaml_file
+from extrapbench.config.validate import validate_config
+from extrapbench.data.errors import DataValidationError
+from extrapbench.data.datasets import load_dataset_table, read_dataset_table, write_dataset_table
+from extrapbench.files import write_atomic
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
@@ -115,7 +117,7 @@ def test_bad_hyper_parameter_values_are_refused_before_any_job(case):
 
 
 def test_run_training_refuses_a_bad_value_it_is_handed_directly(tmp_path, run_inputs):
-    from extrapbench.run import run_training
+    from extrapbench.training.run import run_training
 
     with pytest.raises(ValueError, match=r"methods.mex.num_candidates.*'fifty'"):
         run_training(**run_inputs, backbone_name="magpie_mlp", backbone_params=TINY_BACKBONE, method_name="mex",
@@ -179,7 +181,7 @@ def test_a_non_finite_target_stops_the_load_naming_the_rows(tmp_path, phonons_ta
 
 
 def test_a_non_finite_target_of_a_configured_task_stops_the_split(phonons_table):
-    from extrapbench.split_summary import task_table
+    from extrapbench.splits.task_split import task_table
     from extrapbench.tasks import get_tasks
 
     table = phonons_table.iloc[:50].copy()
@@ -193,7 +195,7 @@ def test_a_non_finite_target_of_a_configured_task_stops_the_split(phonons_table)
 
 
 def test_a_non_positive_target_of_a_log_task_is_named(phonons_table):
-    from extrapbench.split_summary import task_table
+    from extrapbench.splits.task_split import task_table
     from extrapbench.tasks import BUILTIN_TASKS
 
     table = phonons_table.iloc[:40].copy()
@@ -223,7 +225,7 @@ def test_the_same_structure_with_another_target_is_kept(tmp_path, phonons_table,
 
 
 def test_a_repeated_source_id_or_composition_row_stops_the_load(tmp_path):
-    from extrapbench.data import validate_dataset_table
+    from extrapbench.data.datasets import validate_dataset_table
 
     mps = pd.read_csv(REPO / "data" / "ane" / "mps.csv").head(20).rename(columns={"m_id": "source_id",
                                                                                  "form": "composition"})
@@ -237,7 +239,7 @@ def test_a_repeated_source_id_or_composition_row_stops_the_load(tmp_path):
 
 
 def test_the_shipped_and_shared_datasets_pass_validation(phonons_table):
-    from extrapbench.data import validate_dataset_table
+    from extrapbench.data.datasets import validate_dataset_table
 
     validate_dataset_table("matbench_phonons", phonons_table)
     load_dataset_table("hoip", SHIPPED_DATA_HOME, REPO / "data" / "ane")
@@ -323,7 +325,7 @@ def test_the_ane_archive_digest_is_checked_when_pinned(tmp_path):
     import io
     import tarfile
 
-    from extrapbench.ane_data import ANE_COMMIT, load_mps
+    from extrapbench.data.ane import ANE_COMMIT, load_mps
 
     archive = tmp_path / "ane.tar.gz"
     buffer = io.BytesIO()
@@ -335,7 +337,7 @@ def test_the_ane_archive_digest_is_checked_when_pinned(tmp_path):
             info.size = len(buffer.getvalue())
             tar.addfile(info, io.BytesIO(buffer.getvalue()))
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    from extrapbench.data import DatasetUnavailableError
+    from extrapbench.data.errors import DatasetUnavailableError
 
     with pytest.raises(DatasetUnavailableError, match="sha256 .* expected 0+: refused"):
         load_mps(tmp_path / "bad", url=archive.as_uri(), sha256="0" * 64)
@@ -358,8 +360,8 @@ def _outputs(run_dir):
 @pytest.fixture
 def run_inputs(tmp_path, phonons_table):
     """Split + Magpie features of phonons_top on 150 materials, as the workflow's jobs write them."""
-    from extrapbench.features import magpie_features
-    from extrapbench.split_summary import make_split, split_frame, task_table
+    from extrapbench.data.features import magpie_features
+    from extrapbench.splits.task_split import make_split, split_frame, task_table
     from extrapbench.tasks import BUILTIN_TASKS
 
     table = task_table(BUILTIN_TASKS["phonons_top"], phonons_table.iloc[:150])
@@ -373,8 +375,8 @@ def run_inputs(tmp_path, phonons_table):
 
 def _train(run_inputs, run_dir, kill_at=None, method="erm", params=None):
     """run_training as the train rule calls it; `kill_at`: the job dies (KeyboardInterrupt) in that epoch."""
-    import extrapbench.training as training
-    from extrapbench.run import run_training
+    import extrapbench.training.loop as training
+    from extrapbench.training.run import run_training
 
     original = training.validation_score
     calls = {"n": 0}
@@ -433,7 +435,7 @@ def test_a_stale_checkpoint_names_the_component_that_changed(tmp_path, run_input
         _train(run_inputs, tmp_path / "run", kill_at=2)
     params = None
     if change == "code":
-        monkeypatch.setattr("extrapbench.run.code_digest", lambda: "another version")
+        monkeypatch.setattr("extrapbench.training.run.code_digest", lambda: "another version")
     elif change == "representation":
         features = pd.read_csv(run_inputs["inputs"], index_col=0)
         (features * 1.5).to_csv(run_inputs["inputs"])
@@ -446,9 +448,9 @@ def test_a_stale_checkpoint_names_the_component_that_changed(tmp_path, run_input
 
 def test_every_pt_file_loads_with_weights_only(tmp_path, phonons_table):
     """graphs, model.pt and resume checkpoints (of a two-stage method and of MEX) hold no pickled code."""
-    from extrapbench.graphs import build_graphs, load_graphs, save_graphs
-    from extrapbench.run import run_training
-    from extrapbench.split_summary import make_split, split_frame, task_table
+    from extrapbench.data.graphs import build_graphs, load_graphs, save_graphs
+    from extrapbench.training.run import run_training
+    from extrapbench.splits.task_split import make_split, split_frame, task_table
     from extrapbench.tasks import BUILTIN_TASKS
 
     small = phonons_table[phonons_table["structure"].map(len) <= 4].iloc[:80]
@@ -470,7 +472,7 @@ def test_every_pt_file_loads_with_weights_only(tmp_path, phonons_table):
             ("ane", {"embedding_dim": 8, "projection_hidden_dim": 8, "head_hidden_dim": 8}, 5),   # in stage 2
             ("mex", {"num_noise_labels": 8, "num_candidates": 16, "search_iterations": 2}, 3)):
         run_dir = tmp_path / method
-        import extrapbench.training as training
+        import extrapbench.training.loop as training
         original, calls = training.validation_score, {"n": 0}
 
         def dying(*args, **kwargs):

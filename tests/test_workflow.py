@@ -250,7 +250,7 @@ def test_seeds_in_one_job_trains_every_seed_as_train_does(finished_run, tmp_path
 SEEDS_JOB = """
 import json, runpy, sys
 sys.path.insert(0, {repo!r})
-import extrapbench.training as training
+import extrapbench.training.loop as training
 
 spec, kill_at, calls = json.loads({spec!r}), {kill_at}, [0]
 original = training.validation_score
@@ -289,7 +289,7 @@ def test_a_killed_train_seeds_job_restores_its_finished_seeds_and_resumes_the_ne
     """Killed in its second seed, then rerun as Snakemake reruns it (outputs and logs deleted first): the first seed
     is restored from its resume checkpoint, not retrained, the second resumes; both match the per-seed train rule's
     runs, each seed's provenance lists its logs of both attempts, and the resume checkpoints go at the end."""
-    from extrapbench.config import train_settings
+    from extrapbench.config.entries import train_settings
 
     run_dir, log_dir = "results/runs/phonons_top/magpie_mlp/erm/seed{}", "results/logs/train/phonons_top/magpie_mlp/erm"
     spec = {

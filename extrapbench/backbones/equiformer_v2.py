@@ -30,7 +30,7 @@ Properties inherited from fairchem, worth knowing:
 Nothing is downloaded: the Wigner-D helper tensor ``Jd.pt`` ships inside the fairchem wheel and is read
 from the package directory; no scale files exist for EquiformerV2. No fairchem code is patched.
 
-fairchem is imported when a backbone is constructed (after ``extrapbench._compat.install()``), not when
+fairchem is imported when a backbone is constructed (after ``extrapbench.scatter_shims.install()``), not when
 this module is imported, so the registry can list backbones where fairchem is not installed.
 
 Graph/model consistency: build the graphs with this backbone's ``cutoff`` and ``max_neighbors``
@@ -42,10 +42,10 @@ from typing import Optional, Sequence
 
 import torch
 
-from extrapbench import _compat
+from extrapbench.workarounds import scatter_shims
 from extrapbench.backbones.base import Backbone
 from extrapbench.hparams import Choice, Integer, Number, NumberList
-from extrapbench.graphs import as_graph_batch, check_graph_batch, mean_pool
+from extrapbench.data.graphs import as_graph_batch, check_graph_batch, mean_pool
 from extrapbench.registry import BACKBONES
 
 #: fairchem's OC20 S2EF "31M" configuration (configs/s2ef/all/equiformer_v2/
@@ -120,7 +120,7 @@ class EquiformerV2(Backbone):
             avg_degree=avg_degree)
         # fairchem is imported here, not at module level: the registry imports every backbone module to list
         # them, which must work (and stay fast) where fairchem is not installed
-        _compat.install()  # before fairchem: provides torch_scatter / torch_sparse where they are missing
+        scatter_shims.install()  # before fairchem: provides torch_scatter / torch_sparse where they are missing
         from fairchem.core.models.equiformer_v2.equiformer_v2 import EquiformerV2Backbone
 
         self.model = EquiformerV2Backbone(

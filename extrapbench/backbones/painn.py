@@ -11,7 +11,7 @@ Representation: the invariant (scalar) per-atom features ``node_embedding`` [N, 
 last interaction block, averaged over the atoms of each structure -> [B, hidden_channels]. The vector
 features ``node_vec`` are not pooled (they are not rotation-invariant).
 
-fairchem is imported when a backbone is constructed (after ``extrapbench._compat.install()``), not when
+fairchem is imported when a backbone is constructed (after ``extrapbench.scatter_shims.install()``), not when
 this module is imported, so the registry can list backbones where fairchem is not installed.
 
 Graph/model consistency: build the graphs with this backbone's ``cutoff`` and ``max_neighbors``
@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import warnings
 
-from extrapbench import _compat
+from extrapbench.workarounds import scatter_shims
 from extrapbench.backbones.base import Backbone
 from extrapbench.hparams import Choice, Integer, Number, NumberList
-from extrapbench.graphs import as_graph_batch, check_graph_batch, mean_pool
+from extrapbench.data.graphs import as_graph_batch, check_graph_batch, mean_pool
 from extrapbench.registry import BACKBONES
 
 #: fairchem's OC20 S2EF configuration (configs/s2ef/all/painn/painn_h512.yml), the closest published
@@ -71,7 +71,7 @@ class PaiNN(Backbone):
                             num_elements=num_elements)
         # fairchem is imported here, not at module level: the registry imports every backbone module to list
         # them, which must work (and stay fast) where fairchem is not installed
-        _compat.install()  # before fairchem: provides torch_scatter / torch_sparse where they are missing
+        scatter_shims.install()  # before fairchem: provides torch_scatter / torch_sparse where they are missing
         from fairchem.core.models.painn.painn import PaiNNBackbone
 
         with warnings.catch_warnings():

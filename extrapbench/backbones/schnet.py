@@ -23,7 +23,7 @@ from torch_geometric.nn.models.schnet import GaussianSmearing, InteractionBlock
 
 from extrapbench.backbones.base import Backbone
 from extrapbench.hparams import Choice, Integer, Number, NumberList
-from extrapbench.graphs import as_graph_batch, check_graph_batch, mean_pool
+from extrapbench.data.graphs import as_graph_batch, check_graph_batch, mean_pool
 from extrapbench.registry import BACKBONES
 
 

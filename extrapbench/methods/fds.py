@@ -52,7 +52,7 @@ from __future__ import annotations
 import torch
 
 from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
-from extrapbench.methods._distribution_smoothing import KERNELS, kernel_window, masked_smooth
+from extrapbench.methods.smoothing import KERNELS, kernel_window, masked_smooth
 from extrapbench.methods.lds import LDS
 from extrapbench.registry import METHODS
 

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
-from extrapbench.methods._distribution_smoothing import KERNELS, LabelBins, kernel_window, smooth_histogram
+from extrapbench.methods.smoothing import KERNELS, LabelBins, kernel_window, smooth_histogram
 from extrapbench.methods.base import FitsLabelDistribution
 from extrapbench.methods.erm import ERM
 from extrapbench.registry import METHODS

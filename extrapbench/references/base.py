@@ -64,7 +64,7 @@ def constant(value: float, data: ReferenceData) -> Dict[str, np.ndarray]:
 def describe_references(names) -> str:
     """One sentence per reference predictor, for the tables' notes (registered classes' ``description``)."""
     from extrapbench.registry import REFERENCES
-    from extrapbench.report.summary import display_name
+    from extrapbench.naming import display_name
 
     parts = []
     for name in names:

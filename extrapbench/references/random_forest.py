@@ -5,7 +5,8 @@ reference for "interpolates well, cannot extrapolate"."""
 from __future__ import annotations
 
 from extrapbench.hparams import Integer
-from extrapbench.references.base import PARTS, ReferenceData, ReferencePredictor
+from extrapbench.naming import PARTS
+from extrapbench.references.base import ReferenceData, ReferencePredictor
 from extrapbench.registry import REFERENCES
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from extrapbench.hparams import Number, NumberList
-from extrapbench.references.base import PARTS, ReferenceData, ReferencePredictor
+from extrapbench.naming import PARTS
+from extrapbench.references.base import ReferenceData, ReferencePredictor
 from extrapbench.registry import REFERENCES
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 from scipy import stats
 
 from extrapbench.report.method_sets import MethodSets
-from extrapbench.report.summary import (
-    HIGHER_IS_BETTER, METRIC_LABELS, MISSING, display_name, order_backbones, order_tasks, std_note)
+from extrapbench.report.summary import HIGHER_IS_BETTER, METRIC_LABELS, MISSING, std_note
+from extrapbench.naming import display_name, order_backbones, order_tasks
 from extrapbench.report.text_table import TextTable, write_table_files
 
 COLUMNS = ["metric", "task", "backbone", "entry", "reference", "leaky", "n_seeds", "entry_mean", "entry_std",

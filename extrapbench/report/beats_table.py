@@ -19,7 +19,8 @@ import pandas as pd
 
 from extrapbench.report.references import EDGE_REFERENCE, REFERENCE_PREFIX, _cell, _mean_std
 from extrapbench.report.statistics import _num, _p, paired_tests
-from extrapbench.report.summary import MISSING, display_name, order_backbones, order_methods, order_tasks, std_note
+from extrapbench.report.summary import MISSING, std_note
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
 from extrapbench.report.text_table import TextTable
 
 ERM = "erm"

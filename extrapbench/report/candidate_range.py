@@ -11,7 +11,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import MISSING, display_name, order_backbones, order_methods, order_tasks
+from extrapbench.report.summary import MISSING
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
 from extrapbench.report.text_table import PathLike, TextTable, _fmt, _fmt_range, _read_json
 from extrapbench.report.variants import _mex_entries, read_run_provenance
 
@@ -70,7 +71,7 @@ def read_test_labels(predictions_paths: Iterable[PathLike], split_summaries: Map
     (``.../runs/{task}/{backbone}/{method}/seed{seed}/predictions.csv``: columns split, y_true). A file whose task's
     split summary is in ``split_summaries`` ({task: split JSON}) is checked against it first
     (extrapbench.evaluation.check_predictions: a truncated file is refused, naming it)."""
-    from extrapbench.evaluation import check_predictions
+    from extrapbench.evaluation.runs import check_predictions
 
     split_summaries = split_summaries or {}
     labels = {}

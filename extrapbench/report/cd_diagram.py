@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from extrapbench.report.ranks import RankAnalysis, rank_analyses  # noqa: E402
-from extrapbench.report.summary import METRIC_LABELS, display_name  # noqa: E402
+from extrapbench.report.summary import METRIC_LABELS  # noqa: E402
+from extrapbench.naming import display_name  # noqa: E402
 from extrapbench.report.text_table import PathLike, save_figure  # noqa: E402
 
 

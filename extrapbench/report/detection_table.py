@@ -10,8 +10,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from extrapbench.metrics import PRECISION_DEFINITION, RECALL_DEFINITION, RELEASE_RECALL_DEFINITION
-from extrapbench.report.summary import MISSING, display_name, order_backbones, order_methods, order_tasks, std_note
+from extrapbench.evaluation.metrics import PRECISION_DEFINITION, RECALL_DEFINITION, RELEASE_RECALL_DEFINITION
+from extrapbench.report.summary import MISSING, std_note
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
 from extrapbench.report.summary import std_ddof_of
 from extrapbench.report.text_table import TextTable
 

@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from extrapbench.evaluation import check_predictions, read_predictions  # noqa: E402
-from extrapbench.metrics import mae  # noqa: E402
-from extrapbench.report.tables import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
+from extrapbench.evaluation.runs import check_predictions, read_predictions  # noqa: E402
+from extrapbench.evaluation.metrics import mae  # noqa: E402
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
 from extrapbench.report.text_table import save_figure  # noqa: E402
 
 SPLIT_COLOURS = {"train": "#4C72B0", "val": "#DD8452", "test": "#C44E52"}

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from extrapbench.report.summary import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
 from extrapbench.report.text_table import PathLike, _read_json, save_figure  # noqa: E402
 from extrapbench.report.variants import LAMBDA_KEY  # noqa: E402
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from extrapbench.config.entries import ABLATION_REFERENCE, normalise_ablations
+from extrapbench.registry import METHODS
+
 #: Paper A's eight methods in its tables' order (registry names).
 PAPER_METHODS = ("erm", "lds", "ranksim", "balanced_mse", "conr", "c_mixup", "foma", "mex")
 #: The release's name for the method the paper's LDS row reports.
 LDS_STAND_IN = "denseweight"
-REFERENCE = "erm"
 
 #: One line each, for the tables' notes.
 PAPER_SET_NOTE = ("Rows: paper A's eight methods in its order (ERM, LDS, RankSim, BalancedMSE, ConR, C-Mixup, "
@@ -37,26 +39,8 @@ DENSEWEIGHT_NOTE = ("LDS row: the release's DenseWeight (`denseweight`), which t
                     "\"LDS\"; the config has no `lds` entry.")
 
 
-def _registered(name: str, entry: Any) -> str:
-    if isinstance(entry, Mapping) and entry.get("method"):
-        return str(entry["method"])
-    return name
-
-
 def _is_leaky(entry: Any) -> bool:
     return isinstance(entry, Mapping) and entry.get("candidate_range") == "dataset"
-
-
-def normalise_ablations(ablations: Any) -> dict[str, str | None]:
-    """The config key ``ablations``: a list of entry names (reference found as described above) or a mapping
-    entry -> reference entry. Returns {entry: reference or None}."""
-    if not ablations:
-        return {}
-    if isinstance(ablations, Mapping):
-        return {str(k): (None if v is None else str(v)) for k, v in ablations.items()}
-    if isinstance(ablations, str):
-        return {ablations: None}
-    return {str(name): None for name in ablations}
 
 
 @dataclass
@@ -125,11 +109,11 @@ def method_sets(present: Iterable[str], entries: Mapping[str, Any] | None = None
     for name in ablation:
         reference = ablation[name]
         if reference is None:
-            registered = _registered(name, entries.get(name))
+            registered = METHODS.resolve(name, entries.get(name))[0]
             if registered != name and registered in methods:
                 reference = registered
-            elif REFERENCE in present and name != REFERENCE:
-                reference = REFERENCE
+            elif ABLATION_REFERENCE in present and name != ABLATION_REFERENCE:
+                reference = ABLATION_REFERENCE
         ablation[name] = reference if reference in present and reference != name else None
 
     paper, stand_in = [], None

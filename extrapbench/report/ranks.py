@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from extrapbench.report.summary import HIGHER_IS_BETTER, display_name, order_backbones, order_methods, order_tasks
+from extrapbench.report.summary import HIGHER_IS_BETTER
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
 from extrapbench.report.text_table import PathLike
 
 NA = "n/a"

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from extrapbench.report.figures import EDGE_STYLES  # noqa: E402
-from extrapbench.report.summary import display_name, order_backbones, order_methods  # noqa: E402
+from extrapbench.naming import display_name, order_backbones, order_methods  # noqa: E402
 from extrapbench.report.text_table import save_figure  # noqa: E402
 
 PathLike = str | os.PathLike

@@ -16,8 +16,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import (MISSING, display_name, order_backbones, order_methods, order_tasks,
-                                        std_note)
+from extrapbench.report.summary import MISSING, std_note
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
 from extrapbench.report.text_table import TextTable
 
 EDGE_REFERENCE = "edge_train"

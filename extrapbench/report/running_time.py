@@ -8,7 +8,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import MISSING, display_name, order_backbones, order_methods, std_ddof_of, std_note
+from extrapbench.report.summary import MISSING, std_ddof_of, std_note
+from extrapbench.naming import display_name, order_backbones, order_methods
 from extrapbench.report.text_table import TextTable, _fmt_sig
 
 

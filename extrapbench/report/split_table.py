@@ -7,7 +7,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from extrapbench.report.figures import target_axis_label
-from extrapbench.report.summary import MISSING, order_tasks
+from extrapbench.report.summary import MISSING
+from extrapbench.naming import order_tasks
 from extrapbench.report.text_table import PathLike, TextTable, _fmt_range, _read_json
 
 

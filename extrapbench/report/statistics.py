@@ -35,9 +35,8 @@ from extrapbench.report.cd_diagram import plot_critical_difference  # noqa: F401
 from extrapbench.report.ranks import (  # noqa: F401
     NA, Q_ALPHA_005, RankAnalysis, _higher_is_better, cd_groups, nemenyi_critical_difference, nemenyi_q,
     rank_analyses, rank_analysis)
-from extrapbench.report.summary import (
-    MISSING, check_std_ddof, display_name, order_backbones, order_methods, order_tasks, std_note,
-    summarize)
+from extrapbench.report.summary import MISSING, check_std_ddof, std_note, summarize
+from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
 from extrapbench.report.text_table import TextTable, _write_text
 
 log = logging.getLogger(__name__)

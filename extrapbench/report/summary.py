@@ -19,21 +19,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.metrics import METRIC_KEYS
-
-#: The seven range-extrapolation tasks in the paper's column order (SPEC §2).
-TASK_ORDER = (
-    "formation_energy_bottom",
-    "shear_modulus_bottom",
-    "shear_modulus_top",
-    "refractive_index_bottom",
-    "refractive_index_top",
-    "phonons_bottom",
-    "phonons_top",
-)
-
-#: Backbones in the paper's row order; others follow alphabetically.
-BACKBONE_ORDER = ("painn", "equiformer_v2")
+from extrapbench.evaluation.metrics import METRIC_KEYS
+from extrapbench.naming import order_backbones, order_methods, order_tasks
 
 RUN_ID_COLUMNS = ("task", "backbone", "method", "seed")
 #: ddof of the std over seeds unless the config says otherwise (``std_ddof``): the sample std
@@ -60,19 +47,6 @@ METRIC_LABELS = {
     "detect_precision": "detection precision", "detect_f1": "detection F1",
     "detect_recall_release": "detection recall as the MEX authors' release computes it",
     "seconds_per_sample": "inference seconds per test sample",
-}
-
-# Display names for the tables and figures; unknown names are shown as they are.
-_DISPLAY_NAMES = {
-    "erm": "ERM", "lds": "LDS", "fds": "FDS", "lds_fds": "LDS+FDS", "ranksim": "RankSim",
-    "balanced_mse": "BalancedMSE", "balancedmse": "BalancedMSE", "bmse": "BalancedMSE",
-    "balanced_mse_gai": "BalancedMSE-GAI", "conr": "ConR", "denseweight": "DenseWeight",
-    "cmixup": "C-Mixup", "c_mixup": "C-Mixup", "c-mixup": "C-Mixup", "foma": "FOMA", "mex": "MEX",
-    "ane": "ANE", "painn": "PaiNN", "equiformer_v2": "EquiformerV2", "equiformerv2": "EquiformerV2",
-    "schnet": "SchNet", "magpie_mlp": "Magpie-MLP",
-    # reference predictors (extrapbench.references)
-    "edge_train": "Edge (train)", "edge_known": "Edge (train ∪ val)", "train_mean": "Train mean",
-    "random_forest": "RF (Magpie)", "ridge": "Ridge (Magpie)",
 }
 
 MISSING = "—"
@@ -105,47 +79,10 @@ def std_note(std_ddof: int) -> str:
             else "population std, ddof=0, numpy's default, as the MEX authors' tables")
 
 
-def display_name(name: str) -> str:
-    """Paper spelling of a method/backbone registry name (``"ranksim"`` -> ``"RankSim"``)."""
-    return _DISPLAY_NAMES.get(str(name).lower(), str(name))
-
-
 def _latex_escape(text: str) -> str:
     replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
     return "".join(replacements.get(char, char) for char in str(text))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Ordering
-# ----------------------------------------------------------------------------------------------------------
-
-def _ordered(present: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
-    """Names in ``present``: first those listed in ``preferred`` (in that order), then the rest sorted."""
-    present = list(dict.fromkeys(present))
-    preferred = [name for name in (preferred or []) if name in present]
-    return preferred + sorted(name for name in present if name not in preferred)
-
-
-def order_tasks(tasks: Iterable[str], task_order: Sequence[str] | None = None) -> list[str]:
-    """Tasks in the given order (default: the paper's, :data:`TASK_ORDER`); unknown ones appended sorted."""
-    return _ordered(tasks, task_order if task_order is not None else TASK_ORDER)
-
-
-def order_methods(methods: Iterable[str], method_order: Sequence[str] | None = None) -> list[str]:
-    """ERM first, MEX (and MEX variants, names starting with "mex") last, the others in ``method_order``
-    (then alphabetically). Names are compared case-insensitively for the ERM/MEX placement."""
-    ordered = _ordered(methods, method_order)
-    erm = [m for m in ordered if m.lower() == "erm"]
-    mex = [m for m in ordered if m.lower().startswith("mex")]
-    mex.sort(key=lambda m: m.lower() != "mex")  # plain MEX before its variants; stable otherwise
-    middle = [m for m in ordered if m not in erm and m not in mex]
-    return erm + middle + mex
-
-
-def order_backbones(backbones: Iterable[str], backbone_order: Sequence[str] | None = None) -> list[str]:
-    """Backbones in the given order (default: the paper's, :data:`BACKBONE_ORDER`); others appended sorted."""
-    return _ordered(backbones, backbone_order if backbone_order is not None else BACKBONE_ORDER)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ import pandas as pd
 from extrapbench.report.cell_marks import MARKS_NOTE, mark_best  # noqa: F401 (mark_best: re-exported)
 from extrapbench.report.references import REFERENCE_PREFIX, reference_notes
 from extrapbench.report.text_table import write_table_files
+from extrapbench.naming import BACKBONE_ORDER, TASK_ORDER, display_name, order_backbones, order_methods, order_tasks
 from extrapbench.report.summary import (  # noqa: F401 (re-exported: the scripts import them from here)
-    BACKBONE_ORDER, BOOKKEEPING_KEYS, COUNT_KEYS, DEFAULT_STD_DDOF, GROUP_COLUMNS, HIGHER_IS_BETTER, METRIC_LABELS,
-    MISSING, RUN_ID_COLUMNS, TASK_ORDER, _latex_escape, check_std_ddof, collect, display_name, order_backbones,
-    order_methods, order_tasks, std_ddof_of, std_note, summarize)
+    BOOKKEEPING_KEYS, COUNT_KEYS, DEFAULT_STD_DDOF, GROUP_COLUMNS, HIGHER_IS_BETTER, METRIC_LABELS,
+    MISSING, RUN_ID_COLUMNS, _latex_escape, check_std_ddof, collect, std_ddof_of, std_note, summarize)
 
 @dataclass
 class PaperTable:
@@ -153,7 +153,7 @@ class PaperTable:
             notes.extend(reference_notes(self))
         diverged = [(row, task) for row in self.rows for task in self.tasks if self.diverged(row, task)]
         if diverged:
-            from extrapbench.evaluation import DIVERGED_LOSS, DIVERGED_MAE_FACTOR
+            from extrapbench.evaluation.runs import DIVERGED_LOSS, DIVERGED_MAE_FACTOR
 
             notes.append(f"{self.DIVERGED_MARK}: at least one seed diverged (val or test MAE above "
                          f"{DIVERGED_MAE_FACTOR:g}x the train label range, or a train loss above {DIVERGED_LOSS:g}; "

@@ -11,7 +11,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import METRIC_LABELS, display_name
+from extrapbench.report.summary import METRIC_LABELS
+from extrapbench.naming import display_name
 from extrapbench.report.tables import PaperTable, paper_table
 from extrapbench.report.text_table import PathLike, _read_json, write_table_files
 

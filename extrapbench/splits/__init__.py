@@ -7,6 +7,6 @@ columns (structure, composition, ...).
 Public helper for split kinds without a validation set of their own (paper B's, matbench's folds, yours):
 ``draw_validation(train_pool_ids, fraction, seed)`` -> (train ids, val ids), seeded and reproducible.
 """
-from extrapbench.splits._composition import draw_validation
+from extrapbench.splits.composition import draw_validation
 
 __all__ = ["draw_validation"]

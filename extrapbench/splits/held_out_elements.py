@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from extrapbench.registry import SPLITS
-from extrapbench.splits._composition import element_sets, split_train_pool
+from extrapbench.splits.composition import element_sets, split_train_pool
 
 
 @SPLITS.register("held_out_elements")

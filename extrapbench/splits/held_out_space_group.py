@@ -12,7 +12,7 @@ import warnings
 import pandas as pd
 
 from extrapbench.registry import SPLITS
-from extrapbench.splits._composition import split_train_pool
+from extrapbench.splits.composition import split_train_pool
 
 
 def space_group_numbers(table: pd.DataFrame, symprec: float = 0.1) -> pd.Series:

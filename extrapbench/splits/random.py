@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from extrapbench.registry import SPLITS
-from extrapbench.splits._composition import draw_validation
+from extrapbench.splits.composition import draw_validation
 
 #: matbench's KFold (matbench/task.py: KFold(n_splits=5, shuffle=True, random_state=18012019))
 MATBENCH_N_FOLDS = 5

@@ -16,18 +16,18 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 
 # nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.checked_config)
-from extrapbench.checked_config import check_config  # noqa: E402
-from extrapbench.config import METHOD_TRAIN_KEYS, ConfigError, canonical, resolve_entry, train_settings  # noqa: E402
-from extrapbench.config import RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings  # noqa: E402
-from extrapbench.data import dataset_has_structures  # noqa: E402
-from extrapbench.selection import grid_points, point_id  # noqa: E402
-from extrapbench.report.summary import order_methods  # noqa: E402
+from extrapbench.config.validate import check_config  # noqa: E402
+from extrapbench.config.entries import (METHOD_TRAIN_KEYS, ConfigError, canonical, method_entry, train_settings)  # noqa: E402
+from extrapbench.config.entries import (RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings)  # noqa: E402
+from extrapbench.data.datasets import dataset_has_structures  # noqa: E402
+from extrapbench.config.selection import grid_points, point_id  # noqa: E402
+from extrapbench.naming import order_methods  # noqa: E402
 from extrapbench.tasks import PAPER_TASK_ORDER, get_tasks, random_twin  # noqa: E402
 
 # No `configfile:` directive: Snakemake would deep-merge --configfile into it, so a demo config would inherit
 # the full grid's backbones. The full grid is the default only when no config is given.
 if not config:
-    from extrapbench.config import load_yaml_file
+    from extrapbench.config.entries import load_yaml_file
 
     try:
         config.update(load_yaml_file(REPO / "config" / "config.yaml"))  # a syntax error names file and line
@@ -98,7 +98,7 @@ SELECTION = config.get("selection") or {}
 # methods are listed ERM first and MEX last, as in the paper's tables
 METHOD_ORDER = order_methods(SELECTED_METHODS, method_order=SELECTED_METHODS)
 # method entries that run MEX (plain or a variant such as `mex_cos: {method: mex, score: cos}`)
-MEX_ENTRIES = [m for m in SELECTED_METHODS if resolve_entry(m, config["methods"][m])[0] == "mex"]
+MEX_ENTRIES = [m for m in SELECTED_METHODS if method_entry(m, config["methods"][m])[0] == "mex"]
 TASK_ORDER = [t for t in PAPER_TASK_ORDER if t in PAPER_TASKS] + [t for t in PAPER_TASKS if t not in PAPER_TASK_ORDER]
 
 
@@ -151,7 +151,7 @@ def dataset_of(wildcards):
 @functools.lru_cache(maxsize=None)
 def source_digest(dataset):
     """extrapbench.data.dataset_source_digest, once per parse."""
-    from extrapbench.data import dataset_source_digest
+    from extrapbench.data.datasets import dataset_source_digest
 
     return dataset_source_digest(dataset, config["data_home"], config.get("ane_data_home", "data/ane"))
 

@@ -160,7 +160,7 @@ class SparseStorage(_SparseUnavailable):
 
 
 def _make_module(name: str, attributes: dict) -> types.ModuleType:
-    module = types.ModuleType(name, f"extrapbench pure-torch stand-in for {name} (see extrapbench._compat)")
+    module = types.ModuleType(name, f"extrapbench pure-torch stand-in for {name} (see extrapbench.workarounds.scatter_shims)")
     for key, value in attributes.items():
         setattr(module, key, value)
     setattr(module, _SHIM_MARK, True)

@@ -37,9 +37,9 @@ import torch
 from tqdm.auto import tqdm
 
 from extrapbench.device import amp_active, autocast, device_of, on_device, synchronize, to_device
-from extrapbench.ema import WeightEMA
-from extrapbench.optimizer import build_optimizer
-from extrapbench.train_config import TrainConfig  # noqa: F401  (re-exported: the loop's settings)
+from extrapbench.training.ema import WeightEMA
+from extrapbench.training.optimizer import build_optimizer
+from extrapbench.config.train_settings import TrainConfig  # noqa: F401  (re-exported: the loop's settings)
 
 
 @dataclass
@@ -95,7 +95,7 @@ def changed_parts(stored: Dict[str, str] | None, current: Dict[str, str]) -> Lis
 
 def _save_state(path: Path, state: dict) -> None:
     """A resume checkpoint, written atomically (a full disk says so, naming the file: extrapbench.data)."""
-    from extrapbench.data import write_atomic
+    from extrapbench.files import write_atomic
 
     write_atomic(lambda tmp: torch.save(state, tmp), path)
 

@@ -29,7 +29,7 @@ SMOOTH_ACTIVATIONS = ("silu", "tanh", "gelu")
 FIRST_POINTS = 1024
 MAX_POINTS = 1 << 15
 TOLERANCE = 1e-6
-#: |x| and |l| are clamped below at this before dividing, here and in the direct cosine (_mex_inference)
+#: |x| and |l| are clamped below at this before dividing, here and in the direct cosine (inference.py)
 COSINE_EPS = 1e-8
 
 

@@ -15,24 +15,19 @@ from typing import Any, Dict, Iterable, Mapping
 
 import pandas as pd
 
-from extrapbench.data import write_atomic
+from extrapbench.files import write_atomic
+from extrapbench.config.entries import reference_entry
 from extrapbench.hparams import check_all
 from extrapbench.provenance import file_digest, provenance
-from extrapbench.references.base import PARTS, ReferenceData
+from extrapbench.naming import PARTS
+from extrapbench.references.base import ReferenceData
 from extrapbench.registry import REFERENCES
-from extrapbench.run_inputs import ids_by_part, load_split, part_targets, standardised_features
-
-
-def resolve_reference(name: str, params: Mapping[str, Any] | None) -> tuple[str, Dict[str, Any]]:
-    """(registered name, hyper-parameters) of a `references:` entry: its own name, or a variant whose
-    `reference:` key names the registered predictor (e.g. `rf_100: {reference: random_forest, n_estimators: 100}`)."""
-    params = dict(params or {})
-    return str(params.pop("reference", None) or name), params
+from extrapbench.training.inputs import ids_by_part, load_split, part_targets, standardised_features
 
 
 def build_reference(name: str, params: Mapping[str, Any] | None):
     """The configured reference entry `name`, its values checked."""
-    registered, params = resolve_reference(name, params)
+    registered, params = reference_entry(name, params)
     cls = REFERENCES.get(registered)
     bad = check_all(cls, {k: v for k, v in params.items() if k in cls.defaults}, f"references.{name}")
     if bad:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from extrapbench.data import DatasetUnavailableError, write_atomic
+from extrapbench.data.errors import DatasetUnavailableError
+from extrapbench.files import write_atomic
 
 ANE_REPOSITORY = "ngs00/ane"
 ANE_COMMIT = "159dc453f0c366956da981d8b4e3e6aeefcb8d32"
@@ -188,7 +189,7 @@ def load_hoip(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL, sha256: 
                 except Exception as exc:  # unknown element, malformed CIF
                     unreadable.append(f"{member.name} ({type(exc).__name__}: {str(exc)[:100]})")
     if unreadable:
-        from extrapbench.data import DataValidationError
+        from extrapbench.data.errors import DataValidationError
 
         raise DataValidationError(
             f"dataset 'hoip': {len(unreadable)} of {len(labels)} structures cannot be read, first: "

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict
 
-from extrapbench.config import ConfigError, load_yaml_file, resolve_entry, schema_errors
-from extrapbench.config_checks import path_errors, registry_errors
+from extrapbench.config.entries import ConfigError, backbone_entry, load_yaml_file, reference_entry, schema_errors
+from extrapbench.config.checks import path_errors, registry_errors
 
 PACKAGE = Path(__file__).resolve().parent
 #: bumped when the facts stored change shape
@@ -56,15 +56,14 @@ def config_key(config: Dict[str, Any], schema_path: str | Path) -> str:
 def registry_facts(config: Dict[str, Any]) -> Dict[str, Any]:
     """What the Snakefile needs to know of the configured entries: each backbone's input kind, and whether each
     reference predictor reads Magpie features / needs a split with a held-out side."""
-    from extrapbench.config import configured_references
-    from extrapbench.reference_runs import resolve_reference
+    from extrapbench.config.entries import configured_references
     from extrapbench.registry import BACKBONES, REFERENCES
 
     references = {}
     for name, params in configured_references(config).items():
-        cls = REFERENCES.get(resolve_reference(name, params)[0])
+        cls = REFERENCES.get(reference_entry(name, params)[0])
         references[name] = {"needs_features": bool(cls.needs_features), "needs_side": bool(cls.needs_side)}
-    return {"backbone_input_kinds": {name: BACKBONES.get(resolve_entry(name, params)[0]).input_kind
+    return {"backbone_input_kinds": {name: BACKBONES.get(backbone_entry(name, params)[0]).input_kind
                                      for name, params in (config.get("backbones") or {}).items()},
             "references": references}
 
@@ -108,7 +107,7 @@ def _registry_check_in_child(config: Dict[str, Any], schema_path: str | Path) ->
     needs (torch, the method and backbone modules) end with it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE.parent),
                                                                      os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-m", "extrapbench.checked_config", str(schema_path)],
+    result = subprocess.run([sys.executable, "-m", "extrapbench.config.validate", str(schema_path)],
                             input=pickle.dumps(config), capture_output=True, env=env)
     if result.returncode != 0:
         tail = result.stderr.decode(errors="replace").strip().splitlines()[-15:]
@@ -128,6 +127,12 @@ def _write_atomically(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only working directory: the check is simply not remembered
+
+
+def validate_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config") -> None:
+    """The schema, then (on a structurally valid config) the registries; raises ConfigError naming every
+    problem. (The workflow calls extrapbench.checked_config.check_config, which remembers a valid config.)"""
+    check_config(config, schema_path, source)
 
 
 if __name__ == "__main__":  # _registry_check_in_child's child: config pickled on stdin, the answer as JSON

@@ -20,16 +20,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from extrapbench.batch import TensorSample, composition_loader
-from extrapbench.config import resolve_entry
-from extrapbench.data import write_atomic
+from extrapbench.data.batch import TensorSample, composition_loader
+from extrapbench.config.entries import backbone_entry, method_entry
+from extrapbench.files import write_atomic
 from extrapbench.device import device_description, loader_options, resolve_device, synchronize
 from extrapbench.hparams import check_all
 from extrapbench.methods.base import LabelContext
 from extrapbench.provenance import code_digest, file_digest, provenance
 from extrapbench.registry import BACKBONES, METHODS
-from extrapbench.run_inputs import PARTS, load_split, standardised_features
-from extrapbench.training import TrainConfig, predict_loader, seed_everything, stage_resume_path, train_stages
+from extrapbench.naming import PARTS
+from extrapbench.training.inputs import load_split, standardised_features
+from extrapbench.training.loop import TrainConfig, predict_loader, seed_everything, stage_resume_path, train_stages
 
 
 def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, list]) -> Dict[str, list]:
@@ -40,7 +41,7 @@ def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, 
 
 def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) -> tuple[Dict[str, list], dict]:
     """Graphs of the split members, and how the graphs were built (cutoff, max_neighbors)."""
-    from extrapbench.graphs import edgeless_members_error, load_graphs  # torch_geometric: graph backbones only
+    from extrapbench.data.graphs import edgeless_members_error, load_graphs  # torch_geometric: graph backbones only
 
     # onto the host whatever device wrote them (weights_only: plain tensors, extrapbench.graphs.save_graphs): data
     # stay there and travel to the run's device per batch. Only the split's members become graphs, each once.
@@ -105,7 +106,7 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
     summary, split_table = load_split(split_json, split_csv)
     ids_by_part = {part: list(map(str, summary[part]["ids"])) for part in PARTS}
 
-    registered_backbone, backbone_params = resolve_entry(backbone_name, backbone_params)
+    registered_backbone, backbone_params = backbone_entry(backbone_name, backbone_params)
     backbone_cls = BACKBONES.get(registered_backbone)
     bad = check_all(backbone_cls, backbone_params, f"backbones.{backbone_name}")
     if bad:  # the config validation refuses these before any job; a direct call gets the same message
@@ -143,7 +144,7 @@ def run_training(*, split_json, split_csv, inputs, backbone_name: str, backbone_
                           val_max=(val_y.max() - mean) / std if len(val_y) else None)
     in_dim = samples["train"][0].x.shape[-1] if backbone_cls.input_kind == "composition" else None
     backbone = backbone_cls(in_dim=in_dim, **backbone_params) if in_dim else backbone_cls(**backbone_params)
-    registered_method, method_params = resolve_entry(method_name, method_params)
+    registered_method, method_params = method_entry(method_name, method_params)
     method_cls = METHODS.get(registered_method)
     bad = check_all(method_cls, {k: v for k, v in method_params.items() if k in method_cls.defaults},
                     f"methods.{method_name}")

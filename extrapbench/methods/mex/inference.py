@@ -1,8 +1,8 @@
 """MEX's prediction: the candidate search for argmax_y cos(x, l(y)) (or the score network's S(x, l(y))), as a
 mixin of the MEX method (extrapbench/methods/mex.py, which holds the model, the losses and the settings).
 
-Per chunk of materials the search (``_mex_search.monte_carlo_argmax``) scores candidates either from the cosine
-table (``search_scoring: table``, ``_mex_cosine_table``; cosine inference with a smooth label activation), with the
+Per chunk of materials the search (``search.monte_carlo_argmax``) scores candidates either from the cosine
+table (``search_scoring: table``, ``cosine_table``; cosine inference with a smooth label activation), with the
 final pick among the table's best made by the exact score, or directly (``inference_scores``: every candidate
 encoded, in cache-sized blocks on a CPU).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from extrapbench.methods._mex_cosine_table import COSINE_EPS, SMOOTH_ACTIVATIONS, CosineTables
-from extrapbench.methods._mex_search import monte_carlo_argmax
+from extrapbench.methods.mex.cosine_table import COSINE_EPS, SMOOTH_ACTIVATIONS, CosineTables
+from extrapbench.methods.mex.search import monte_carlo_argmax
 
 SEARCH_SCORING = ("table", "direct")
 #: materials searched at once by default: on a CPU a chunk's [32, 2,000] tensors stay in cache and still split over
@@ -83,7 +83,7 @@ class MEXInference:
         return torch.cat(out)
 
     def _cosine_tables(self) -> CosineTables | None:
-        """The search's score table (extrapbench/methods/_mex_cosine_table.py) where it applies: cosine
+        """The search's score table (extrapbench/methods/mex/cosine_table.py) where it applies: cosine
         inference, ``search_scoring: table`` and a label activation with a continuous derivative."""
         h = self.hparams
         if h["inference"] != "cosine" or h["search_scoring"] != "table" or h["label_activation"] not in \

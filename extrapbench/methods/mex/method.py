@@ -24,12 +24,12 @@ Training: L = L_nce + lambda_abs · L_abs.
 Inference (``inference: cosine``, release): ŷ = argmax_y cos(x, l(y)), the paper's own M(x, y); the score
 network only shapes training. Search: 2,000 candidates uniform in [l, u], 5 rounds of resample by softmax,
 N(0, ns²) noise with ns from 0.5 halved each round, clip; the answer is the best candidate of the final set
-(``_mex_search.monte_carlo_argmax``). [l, u] (``candidate_range: prior``, release): the fixed
+(``search.monte_carlo_argmax``). [l, u] (``candidate_range: prior``, release): the fixed
 ``range_prior`` [−10, 10] in transformed-target units, standardised with the train mean/std; a run whose train
 (or val) labels fall outside it stops with an error, where the release asserts the train range only.
 
 Scoring (``search_scoring``): ``table`` (default) reads cos(x, l(y)) from a cubic table over [l, u], checked
-against the exact cosine to 1e-6 for every chunk of materials (``_mex_cosine_table``; about 5x faster on a CPU,
+against the exact cosine to 1e-6 for every chunk of materials (``cosine_table``; about 5x faster on a CPU,
 where encoding 12,000 candidates per material cost more than a small backbone's forward pass), and picks the
 answer among the final set's 8 best by the exact cosine; ``direct`` encodes every candidate, as the release does
 (config/authors.yaml). They agree to float32 rounding, but the search is chaotic: a draw within 1e-6 of a
@@ -60,8 +60,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from extrapbench.hparams import Boolean, Choice, Integer, Number, NumberList  # noqa: F401
-from extrapbench.methods._mex_inference import SEARCH_SCORING, MEXInference, cosine_to_each
-from extrapbench.methods._mex_search import SEARCH_ANSWERS, monte_carlo_argmax
+from extrapbench.methods.mex.inference import SEARCH_SCORING, MEXInference, cosine_to_each
+from extrapbench.methods.mex.search import SEARCH_ANSWERS, monte_carlo_argmax
 from extrapbench.methods.base import Method, mlp
 from extrapbench.registry import METHODS
 

@@ -1,4 +1,4 @@
-"""Workflow config: the JSON schema check, config entries (resolve_entry, train_settings, the reference predictors
+"""Workflow config: the JSON schema check, config entries (method_entry, backbone_entry, reference_entry, train_settings, the reference predictors
 and random twins a config runs), canonical params, loading a YAML file with a clear error. The checks that need the
 registries or the file system are in extrapbench.config_checks; extrapbench.checked_config runs both.
 
@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import yaml
+
+from extrapbench.registry import BACKBONES, METHODS, REFERENCES
 
 
 class ConfigError(ValueError):
@@ -42,14 +44,39 @@ def schema_errors(config: Dict[str, Any], schema: Dict[str, Any]) -> List[str]:
 METHOD_TRAIN_KEYS = ("train", "train_by_task")
 
 
-def resolve_entry(name: str, params: Dict[str, Any] | None) -> tuple[str, Dict[str, Any]]:
-    """A config entry under `methods:` / `backbones:` is either a registered name with its hyper-parameters,
-    or an alias (a variant) whose `method:` / `backbone:` key names the registered class, e.g.
-    `mex_cos: {method: mex, score: cos}`. Returns (registered name, hyper-parameters); a method entry's own
-    training settings (`train`, `train_by_task`, see `train_settings`) are not hyper-parameters and are left out."""
-    params = {k: v for k, v in (params or {}).items() if k not in METHOD_TRAIN_KEYS}
-    registered = params.pop("method", None) or params.pop("backbone", None) or name
-    return registered, params
+def method_entry(name: str, entry: Dict[str, Any] | None) -> tuple[str, Dict[str, Any]]:
+    """(registered method, hyper-parameters) of the `methods:` entry `name`: a registered name with its
+    hyper-parameters, or a variant whose `method:` key names the registered class (`mex_cos: {method: mex, score:
+    cos}`). The entry's own training settings (`train`, `train_by_task`, see `train_settings`) are left out."""
+    return METHODS.resolve(name, entry, drop=METHOD_TRAIN_KEYS)
+
+
+def backbone_entry(name: str, entry: Dict[str, Any] | None) -> tuple[str, Dict[str, Any]]:
+    """(registered backbone, hyper-parameters) of the `backbones:` entry `name` (a variant names its class with
+    `backbone:`)."""
+    return BACKBONES.resolve(name, entry)
+
+
+def reference_entry(name: str, entry: Dict[str, Any] | None) -> tuple[str, Dict[str, Any]]:
+    """(registered predictor, hyper-parameters) of the `references:` entry `name` (a variant names its predictor
+    with `reference:`, e.g. `rf_100: {reference: random_forest, n_estimators: 100}`)."""
+    return REFERENCES.resolve(name, entry)
+
+
+#: the method every ablation is compared with unless the config names another
+ABLATION_REFERENCE = "erm"
+
+
+def normalise_ablations(ablations: Any) -> dict[str, str | None]:
+    """The config key ``ablations``: a list of entry names or a mapping entry -> reference entry. Returns
+    {entry: reference or None (found by the rule of extrapbench.report.method_sets)}."""
+    if not ablations:
+        return {}
+    if isinstance(ablations, dict):
+        return {str(k): (None if v is None else str(v)) for k, v in ablations.items()}
+    if isinstance(ablations, str):
+        return {ablations: None}
+    return {str(name): None for name in ablations}
 
 
 def canonical(value: Any) -> Any:
@@ -120,33 +147,3 @@ def load_yaml_file(path: str | Path) -> Dict[str, Any]:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
         raise ConfigError(f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")) from None
-
-
-def validate_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config") -> None:
-    """The schema, then (on a structurally valid config) the registries; raises ConfigError naming every
-    problem. (The workflow calls extrapbench.checked_config.check_config, which remembers a valid config.)"""
-    from extrapbench.checked_config import check_config
-
-    check_config(config, schema_path, source)
-
-
-def main(argv=None) -> int:
-    """`python -m extrapbench.config FILE...`: check config files the way the workflow does, naming the file and
-    line of a YAML syntax error (Snakemake's own --configfile parser says only "not valid JSON or YAML")."""
-    import sys
-
-    argv = sys.argv[1:] if argv is None else argv
-    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-    status = 0
-    for name in argv:
-        try:
-            validate_config(load_yaml_file(name) or {}, schema, source=name)
-            print(f"{name}: valid")
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            status = 1
-    return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -153,7 +153,7 @@ def detection_scores(y_true, y_pred, train_min: float, train_max: float, side: s
 
     recall = n_true_positive / n_extrapolative if n_extrapolative > 0 else math.nan
     precision = n_true_positive / n_detected if n_detected > 0 else 0.0
-    f1 = _f1(precision, recall)
+    f1 = f1_score(precision, recall)
     return {
         "recall": float(recall),
         "precision": float(precision),
@@ -183,7 +183,7 @@ def release_detection_recall(y_true, y_pred, side: str) -> float:
     return float(np.mean(y_pred > y_true.min()))
 
 
-def _f1(precision: float, recall: float) -> float:
+def f1_score(precision: float, recall: float) -> float:
     """2PR / (P + R); NaN when either is undefined, 0 when both are 0."""
     if math.isnan(recall) or math.isnan(precision):
         return math.nan

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import numpy as np
 import pandas as pd
 
-from extrapbench.train_config import train_keys
+from extrapbench.config.train_settings import train_keys
 
 
 

@@ -11,14 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-class DatasetUnavailableError(RuntimeError):
-    pass
-
-
-class DataValidationError(ValueError):
-    """The data set's content is wrong (not its availability): non-finite targets, duplicated materials,
-    structures that cannot be read. The message names the data set, how many rows, the first ids and what to do."""
+from extrapbench.data.errors import DatasetUnavailableError, DataValidationError
 
 
 def dataset_file_name(name: str) -> str:
@@ -144,7 +137,7 @@ def dataset_source_digest(name: str, data_home: str | os.PathLike, ane_data_home
     B's files have no pinned digest (extrapbench.ane_data): missing ones read "absent", so a download of them is
     followed by one rebuild; the repository ships them."""
     if name in ANE_DATASETS:
-        from extrapbench.ane_data import FILES_OF
+        from extrapbench.data.ane import FILES_OF
 
         home = Path(ane_data_home)
         return ";".join(f"{file}:{_file_sha256(home / file) if (home / file).exists() else 'absent'}"
@@ -160,7 +153,7 @@ def load_dataset_table(name: str, data_home: str | os.PathLike, ane_data_home: s
     """The standardised, validated table of any dataset the benchmark knows (matminer's, or paper B's HOIP /
     MPS): see `validate_dataset_table` for what stops here."""
     if name in ANE_DATASETS:
-        from extrapbench import ane_data
+        from extrapbench.data import ane as ane_data
 
         frame = getattr(ane_data, ANE_DATASETS[name][0])(ane_data_home)
     else:
@@ -330,66 +323,3 @@ def read_dataset_table(path: str | os.PathLike, structures: bool = True) -> pd.D
         else:
             data[column["name"]] = pd.Series(column["values"], index=index, dtype=column["dtype"])
     return pd.DataFrame(data, index=index)
-
-
-def write_atomic(write, path: str | os.PathLike) -> None:
-    """Write through a temporary sibling file and rename, so an interrupted job never leaves a complete-looking
-    output (a failed write removes the temporary file). The file gets the permissions of any newly created file
-    (0666 less the umask), not those of the private temporary file some writers create. A full disk is reported
-    as such, naming the file (disk_full_error)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        full = disk_full_error(exc, path)  # before the partial file goes: it holds the space that ran out
-        tmp.unlink(missing_ok=True)
-        if full is not None:
-            raise full from exc
-        raise
-
-
-#: torch.save's words when its stream writer's write fails (PyTorchStreamWriter, caffe2/serialize/
-#: inline_container.cc): "[enforce fail at inline_container.cc:...] . unexpected pos ..." or "... file write failed"
-TORCH_WRITE_FAILURES = ("inline_container.cc", "file write failed", "PytorchStreamWriter failed")
-#: below this much free space, a torch.save that failed writing is taken for a full disk
-NEARLY_FULL_BYTES = 16 * 2 ** 20
-
-
-def disk_full_error(exc: BaseException, path: str | os.PathLike) -> OSError | None:
-    """An OSError (errno ENOSPC) saying "no space left on device" and naming `path`, when `exc` is a failed write
-    for want of space: an OSError with errno ENOSPC (or EDQUOT, a quota), or torch.save's RuntimeError about its
-    file write (which never mentions the disk) while the file system has (almost) no space left. Else None."""
-    import errno
-    import shutil
-
-    path = Path(path)
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        what = "disk quota exceeded" if exc.errno != errno.ENOSPC else "no space left on device"
-    elif isinstance(exc, RuntimeError) and any(words in str(exc) for words in TORCH_WRITE_FAILURES):
-        try:
-            if shutil.disk_usage(path.parent).free >= NEARLY_FULL_BYTES:
-                return None
-        except OSError:
-            return None
-        what = "no space left on device"
-    else:
-        return None
-    try:
-        free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.1f} MiB free there now"
-    except OSError:
-        free = "free space unknown"
-    return OSError(errno.ENOSPC, f"{what}: cannot write {path} ({free}); free some space and rerun: no partial "
-                                 f"file was left ({type(exc).__name__}: {exc})")
-
-
-def _read_umask() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
-
-
-_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it

@@ -15,8 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from extrapbench.metrics import (RUN_ID_KEYS, _f1, beyond_train_range, detection_scores, error_geometric_mean, mae,
-                                 r2, release_detection_recall, spearman)
+from extrapbench.evaluation.metrics import (RUN_ID_KEYS, f1_score, beyond_train_range, detection_scores, error_geometric_mean, mae, r2, release_detection_recall, spearman)
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +177,7 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
         if len(train) > 0:  # precision / F1 need the in-range samples, where the false positives are
             everything = detection_scores(predictions["y_true"], predictions["y_pred"], train_min, train_max, side)
             detection["precision"] = everything["precision"]
-            detection["f1"] = _f1(everything["precision"], detection["recall"])
+            detection["f1"] = f1_score(everything["precision"], detection["recall"])
             n_false_positive_train = int(beyond_train_range(train["y_pred"], train_min, train_max, side).sum())
         else:
             log.info("no train predictions: detection precision and F1 are left out (on val ∪ test alone every "
@@ -241,7 +240,7 @@ def write_json_atomic(data: Mapping[str, Any], path: str | os.PathLike) -> None:
         os.chmod(temp_name, 0o666 & ~umask)
         os.replace(temp_name, path)
     except BaseException as exc:
-        from extrapbench.data import disk_full_error
+        from extrapbench.files import disk_full_error
 
         full = disk_full_error(exc, path)  # before the partial file goes: it holds the space that ran out
         if os.path.exists(temp_name):

@@ -15,7 +15,8 @@ def task_table(task: Task, dataset_table: pd.DataFrame) -> pd.DataFrame:
     if task.target not in dataset_table.columns:
         raise KeyError(f"task {task.id}: dataset {task.dataset!r} has no column {task.target!r}; "
                        f"columns: {list(dataset_table.columns)}")
-    from extrapbench.data import DataValidationError, non_finite_error
+    from extrapbench.data.errors import DataValidationError
+    from extrapbench.data.datasets import non_finite_error
 
     if message := non_finite_error(task.dataset, dataset_table, task.target):
         raise DataValidationError(f"task {task.id}: {message}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from extrapbench.config import (RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings, resolve_entry,
-                                schema_errors)
+from extrapbench.config.entries import (RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings, schema_errors,
+                                      ABLATION_REFERENCE, METHOD_TRAIN_KEYS, backbone_entry, method_entry, normalise_ablations, reference_entry)
 
 
 def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None) -> List[str]:
@@ -37,7 +37,7 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
             messages.append(f"at 'task_definitions.{task_id}.split': {exc.args[0]}")
     for kind, registry in (("backbones", BACKBONES), ("methods", METHODS)):
         for name, params in (config.get(kind) or {}).items():
-            registered, params = resolve_entry(name, params)
+            registered, params = registry.resolve(name, params, drop=METHOD_TRAIN_KEYS)
             cls = _registered_class(registry, kind, name, registered, messages)
             if cls is None:
                 continue
@@ -98,16 +98,14 @@ def ablation_cycle_errors(config: Dict[str, Any]) -> List[str]:
     are compared with ERM, or `{fds: fds}`), and not only with other ablations in a loop (`{a: b, b: a}`), which
     would leave each without a ranked reference. The references are found as extrapbench.report.method_sets
     finds them: the mapping's value, else the entry a variant's `method:` names, else ERM."""
-    from extrapbench.report.method_sets import REFERENCE, _registered, normalise_ablations
-
     methods = config.get("methods") or {}
     listed = not isinstance(config.get("ablations"), dict)
     references = {}
     for name, reference in normalise_ablations(config.get("ablations")).items():
         if reference is None:
-            registered = _registered(name, methods.get(name))
+            registered = method_entry(name, methods.get(name))[0]
             reference = registered if registered != name and registered in methods else (
-                REFERENCE if REFERENCE in methods else None)
+                ABLATION_REFERENCE if ABLATION_REFERENCE in methods else None)
         references[name] = reference
     messages, seen_cycles = [], set()
     for start in references:
@@ -137,13 +135,12 @@ def reference_errors(config: Dict[str, Any], tasks) -> List[str]:
     method (their run folders would collide), in-distribution methods that are not configured, and random
     twins whose names are taken by another task."""
     from extrapbench.hparams import check_all
-    from extrapbench.reference_runs import resolve_reference
     from extrapbench.registry import REFERENCES
 
     messages = []
     methods = config.get("methods") or {}
     for name, params in configured_references(config).items():
-        registered, params = resolve_reference(name, params)
+        registered, params = reference_entry(name, params)
         cls = _registered_class(REFERENCES, "references", name, registered, messages)
         if cls is None:
             continue
@@ -186,13 +183,14 @@ def path_errors(config: Dict[str, Any]) -> List[str]:
 def unrunnable_task_errors(config: Dict[str, Any], tasks) -> List[str]:
     """A selected task that no configured backbone can run (a composition-only dataset with graph backbones
     only) would silently produce nothing: say so instead."""
-    from extrapbench.data import DatasetUnavailableError, dataset_has_structures
+    from extrapbench.data.errors import DatasetUnavailableError
+    from extrapbench.data.datasets import dataset_has_structures
     from extrapbench.registry import BACKBONES
 
     kinds = set()
     for name, params in (config.get("backbones") or {}).items():
         try:
-            kinds.add(BACKBONES.get(resolve_entry(name, params)[0]).input_kind)
+            kinds.add(BACKBONES.get(backbone_entry(name, params)[0]).input_kind)
         except KeyError:
             return []  # unknown backbone: already reported
     messages = []
@@ -219,7 +217,7 @@ def selection_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = Non
     by the method's declaration (extrapbench.hparams)."""
     from extrapbench.hparams import check_value, describe_value
     from extrapbench.registry import METHODS
-    from extrapbench.selection import train_keys
+    from extrapbench.config.selection import train_keys
 
     selection = config.get("selection") or {}
     methods = config.get("methods") or {}
@@ -227,7 +225,7 @@ def selection_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = Non
 
     def method_class(entry):
         try:
-            return METHODS.get(resolve_entry(entry, methods[entry])[0])
+            return METHODS.get(method_entry(entry, methods[entry])[0])
         except KeyError:
             return None  # already reported
 
