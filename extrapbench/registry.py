@@ -12,18 +12,25 @@ packages is found without editing any list.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Mapping, Tuple, Type
+
+from extrapbench.declarations import Declaration, SourceDeclarations
 
 
 class Registry:
     """`alias_key`: the key by which a config entry of another name says which registered class it configures
     (`mex_cos: {method: mex, score: cos}`); :meth:`resolve` is the one place that rule is applied."""
 
-    def __init__(self, kind: str, package: str, alias_key: str):
+    def __init__(self, kind: str, package: str, alias_key: str, variable: str):
         self.kind = kind
         self.package = package
         self.alias_key = alias_key
+        #: the name of this registry in the plug-in modules (`@METHODS.register(...)`), how declarations are found
+        self.variable = variable
+        self._declarations: SourceDeclarations | None = None
         self._entries: Dict[str, Type] = {}
         self._imported = False
 
@@ -69,13 +76,34 @@ class Registry:
             if isinstance(entry, Mapping) else {}
         return str(params.pop(self.alias_key, None) or name), params
 
+    def declaration(self, name: str) -> Declaration:
+        """What `name` declares (defaults, hyper-parameter specs, input kind...), read from the package's source
+        without importing it (extrapbench.declarations); a class registered some other way (a plug-in from outside
+        the package) is imported and asked. Raises KeyError as :meth:`get` does."""
+        declared = self._source_declarations().declarations
+        if name in declared:
+            return declared[name]
+        if name in self._entries:
+            return Declaration.of_class(name, self._entries[name])
+        raise KeyError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.declared_names())}")
+
+    def declared_names(self) -> list[str]:
+        """Every registered name, without importing a plug-in module."""
+        return sorted(set(self._source_declarations().declarations) | set(self._entries))
+
+    def _source_declarations(self) -> SourceDeclarations:
+        if self._declarations is None:
+            spec = importlib.util.find_spec(self.package)
+            self._declarations = SourceDeclarations(Path(spec.origin).parent, self.package, self.variable)
+        return self._declarations
+
     def names(self) -> list[str]:
         self._import_all()
         return sorted(self._entries)
 
 
-BACKBONES = Registry("backbone", "extrapbench.backbones", alias_key="backbone")
-METHODS = Registry("method", "extrapbench.methods", alias_key="method")
-SPLITS = Registry("split kind", "extrapbench.splits", alias_key="kind")
+BACKBONES = Registry("backbone", "extrapbench.backbones", alias_key="backbone", variable="BACKBONES")
+METHODS = Registry("method", "extrapbench.methods", alias_key="method", variable="METHODS")
+SPLITS = Registry("split kind", "extrapbench.splits", alias_key="kind", variable="SPLITS")
 #: reference predictors (extrapbench.references): no training loop, written as runs beside the methods' runs
-REFERENCES = Registry("reference predictor", "extrapbench.references", alias_key="reference")
+REFERENCES = Registry("reference predictor", "extrapbench.references", alias_key="reference", variable="REFERENCES")

@@ -10,6 +10,7 @@ redirect_to_log(snakemake)  # noqa: F821
 
 from extrapbench.data.datasets import read_dataset_table  # noqa: E402
 from extrapbench.files import write_atomic  # noqa: E402
+from extrapbench.naming import PARTS  # noqa: E402
 from extrapbench.splits.task_split import make_split, split_frame, task_table  # noqa: E402
 
 task = snakemake.params.task  # noqa: F821
@@ -23,7 +24,7 @@ if "sizes_like" in task.split_params:  # a range task's random twin: the same pa
 table = task_table(task, read_dataset_table(snakemake.input.dataset))  # noqa: F821
 # config key split_ties (held_out | both_sides): how a label tied at a range cut is assigned; the summary records it
 summary = make_split(task, table, split_ties=getattr(snakemake.params, "split_ties", None))  # noqa: F821
-for part in ("train", "val", "test"):
+for part in PARTS:
     print(f"{task.id} {part}: n={summary[part]['n']} range=[{summary[part]['min']:.4f}, {summary[part]['max']:.4f}]")
 print(f"{task.id}: ties at a cut: {summary['split_ties']}; {summary['n_in_two_parts']} materials in two parts")
 write_atomic(lambda p: split_frame(summary, table).to_csv(p, index=False), snakemake.output.table)  # noqa: F821

@@ -17,7 +17,7 @@ PACKAGE = REPO / "extrapbench"
 
 #: bottom first; a name is a top-level module or sub-package of extrapbench
 LAYERS = [
-    {"", "files", "registry", "hparams", "tasks", "naming", "provenance", "device", "workarounds"},
+    {"", "files", "hparams", "declarations", "registry", "tasks", "naming", "provenance", "device", "workarounds"},
     {"data"},
     {"splits", "backbones", "methods", "references"},
     {"config"},

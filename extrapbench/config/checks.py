@@ -1,18 +1,19 @@
 """The config checks that need the registries (extrapbench.registry) or the file system, after the schema:
-every problem at once, each naming the key and what was expected (extrapbench.checked_config runs them once per
-config and code). The config's own helpers (entries, training settings, loading) are in extrapbench.config."""
+every problem at once, each naming the key and what was expected (extrapbench.config.validate runs them). A
+plug-in's hyper-parameters are checked against its declaration (extrapbench.declarations), read without importing
+it, so no check imports torch. The config's own helpers (entries, training settings, loading) are in
+extrapbench.config.entries."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Dict, List
 
-from extrapbench.config.entries import (RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings, schema_errors,
-                                      ABLATION_REFERENCE, METHOD_TRAIN_KEYS, backbone_entry, method_entry, normalise_ablations, reference_entry)
+from extrapbench.config.entries import (ABLATION_REFERENCE, METHOD_TRAIN_KEYS, RANDOM_TWIN_SUFFIX, backbone_entry,
+                                       configured_references, in_distribution_settings, method_entry,
+                                       normalise_ablations, reference_entry, schema_errors)
 
 
 def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None) -> List[str]:
-    import inspect
-
     from extrapbench.hparams import check_all
     from extrapbench.registry import BACKBONES, METHODS
     from extrapbench.tasks import get_tasks
@@ -32,7 +33,7 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
         messages.append("at 'tasks': no task selected; list at least one under 'tasks' or 'other_split_tasks'")
     for task_id, spec in (config.get("task_definitions") or {}).items():
         try:
-            SPLITS.get(spec["split"])
+            SPLITS.get(spec["split"])  # split kinds are functions of numpy / pandas: imported
         except KeyError as exc:
             messages.append(f"at 'task_definitions.{task_id}.split': {exc.args[0]}")
     for kind, registry in (("backbones", BACKBONES), ("methods", METHODS)):
@@ -41,13 +42,9 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
             cls = _registered_class(registry, kind, name, registered, messages)
             if cls is None:
                 continue
-            if kind == "methods":
-                known = set(cls.defaults)
-            else:
-                signature = inspect.signature(cls.__init__)
-                known = {p for p in signature.parameters if p not in ("self", "in_dim")}
-                if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
-                    continue
+            known = set(cls.defaults)
+            if cls.open_keywords:  # a backbone taking **kwargs: any key may be meant for it
+                continue
             for key in sorted(set(params) - known):
                 messages.append(f"at '{kind}.{name}': unknown hyper-parameter {key!r}; known: {sorted(known)}")
             # the values: type and range as the module declares them (extrapbench.hparams)
@@ -62,7 +59,7 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
 def _registered_class(registry, kind: str, name: str, registered: str, messages: List[str]):
     """The class a config entry names, or None with the registry's message (naming the entry) appended."""
     try:
-        return registry.get(registered)
+        return registry.declaration(registered)
     except KeyError as exc:
         messages.append(f"at '{kind}.{name}': {exc.args[0]}" if registered != name else f"at '{kind}': {exc.args[0]}")
         return None
@@ -190,7 +187,7 @@ def unrunnable_task_errors(config: Dict[str, Any], tasks) -> List[str]:
     kinds = set()
     for name, params in (config.get("backbones") or {}).items():
         try:
-            kinds.add(BACKBONES.get(backbone_entry(name, params)[0]).input_kind)
+            kinds.add(BACKBONES.declaration(backbone_entry(name, params)[0]).input_kind)
         except KeyError:
             return []  # unknown backbone: already reported
     messages = []
@@ -225,7 +222,7 @@ def selection_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = Non
 
     def method_class(entry):
         try:
-            return METHODS.get(method_entry(entry, methods[entry])[0])
+            return METHODS.declaration(method_entry(entry, methods[entry])[0])
         except KeyError:
             return None  # already reported
 

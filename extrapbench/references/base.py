@@ -6,7 +6,8 @@ from typing import Any, Dict
 
 import numpy as np
 
-PARTS = ("train", "val", "test")
+from extrapbench.naming import PARTS
+
 
 
 @dataclass

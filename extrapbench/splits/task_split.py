@@ -7,8 +7,8 @@ import pandas as pd
 
 from extrapbench.registry import SPLITS
 from extrapbench.tasks import Task
+from extrapbench.naming import PARTS
 
-PARTS = ("train", "val", "test")
 
 
 def task_table(task: Task, dataset_table: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,8 @@ from typing import Dict
 import numpy as np
 import pandas as pd
 
-PARTS = ("train", "val", "test")
+from extrapbench.naming import PARTS
+
 
 
 def load_split(split_json: str | os.PathLike, split_csv: str | os.PathLike) -> tuple[dict, pd.DataFrame]:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO))
 # the conda envs' post-deploy scripts install extrapbench from here, also when --directory is elsewhere
 os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 
-# nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.checked_config)
+# nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.config.validate)
 from extrapbench.config.validate import check_config  # noqa: E402
 from extrapbench.config.entries import (METHOD_TRAIN_KEYS, ConfigError, canonical, method_entry, train_settings)  # noqa: E402
 from extrapbench.config.entries import (RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings)  # noqa: E402
@@ -38,12 +38,8 @@ else:
     CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "command-line config"
 
 try:
-    # a config already found valid with this code is remembered under .snakemake/ (no registry imports again)
     CONFIG_FACTS = check_config(
-        config,
-        REPO / "workflow" / "schemas" / "config.schema.yaml",
-        source=CONFIG_SOURCE,
-        cache_dir=Path(".snakemake") / "extrapbench" / "checked-configs",
+        config, REPO / "workflow" / "schemas" / "config.schema.yaml", source=CONFIG_SOURCE
     )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None

@@ -68,7 +68,9 @@ from extrapbench.registry import METHODS
 __all__ = ["MEX", "ScoreModule", "absolute_loss", "log_noise_density", "monte_carlo_argmax", "nce_loss",
            "sample_noise_labels"]
 
-ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+#: the score module's activations by name (a literal: the config check reads it without importing torch)
+ACTIVATION_NAMES = ("silu", "relu", "tanh", "leaky_relu", "gelu")
+ACTIVATIONS = dict(zip(ACTIVATION_NAMES, (nn.SiLU, nn.ReLU, nn.Tanh, nn.LeakyReLU, nn.GELU)))
 SCORE_VARIANTS = ("mlp", "mlp+cos", "cos")
 CANDIDATE_RANGES = ("prior", "train_margin", "dataset")
 ABS_LOSSES = ("squared_distance", "neg_cosine")
@@ -198,7 +200,7 @@ class MEX(MEXInference, Method):
         "lambda_abs": Number(min=0), "abs_loss": Choice(*ABS_LOSSES), "material_projection": Boolean(),
         "noise_sigmas": NumberList(item=Number(min=0, min_exclusive=True)), "num_noise_labels": Integer(min=1),
         "noise_per": Choice(*NOISE_PER), "score": Choice(*SCORE_VARIANTS),
-        "score_hidden_dim": Integer(min=1, nullable=True), "label_activation": Choice(*ACTIVATIONS),
+        "score_hidden_dim": Integer(min=1, nullable=True), "label_activation": Choice(*ACTIVATION_NAMES),
         "inference": Choice(*INFERENCE), "num_candidates": Integer(min=1), "search_iterations": Integer(min=1),
         "search_noise": Number(min=0, min_exclusive=True), "search_shrink": Number(min=0, max=1, min_exclusive=True),
         "search_answer": Choice(*SEARCH_ANSWERS), "candidate_range": Choice(*CANDIDATE_RANGES),
