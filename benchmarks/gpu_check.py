@@ -8,9 +8,9 @@ one forward pass per step like ERM (benchmarks/NOTES.md: within a few % of ERM o
 batch and two views here; the release's single clean view would cost less), so the projection is an upper bound
 for early-stopped runs.
 
-Everything goes through `extrapbench.run.run_training` (the library's job, exactly as the workflow runs it) on
-files this script writes: the shipped matbench_phonons data, graphs at 12 Å / 20 neighbours
-(`extrapbench.graphs`), the task's range split (`extrapbench.split_summary.make_split`).
+Everything goes through `extrapbench.training.run.run_training` (the library's job, exactly as the workflow runs
+it) on files this script writes: the shipped matbench_phonons data, graphs at 12 Å / 20 neighbours
+(`extrapbench.data.graphs`), the task's range split (`extrapbench.splits.task_split.make_split`).
 
     python benchmarks/gpu_check.py --epochs 3              # on a CUDA machine
     python benchmarks/gpu_check.py --tiny                  # anywhere: tiny model, tiny subset, CPU, < 1 minute
@@ -35,7 +35,7 @@ from extrapbench.training.run import run_training  # noqa: E402
 from extrapbench.splits.task_split import make_split, split_frame, task_table  # noqa: E402
 from extrapbench.tasks import BUILTIN_TASKS  # noqa: E402
 
-#: the release's EquiformerV2 (AUTHORS_RELEASE.md, "Backbone and graphs"), in our wrapper's parameter names
+#: the release's EquiformerV2 (docs/benchmark.md, "Backbone and graphs"), in our wrapper's parameter names
 RELEASE_EQUIFORMER_V2 = dict(num_layers=8, sphere_channels=128, lmax_list=[4], mmax_list=[2], grid_resolution=18,
                              num_heads=8, attn_hidden_channels=64, attn_alpha_channels=64, attn_value_channels=16,
                              ffn_hidden_channels=128, edge_channels=128, alpha_drop=0.1, drop_path_rate=0.1,

@@ -1,5 +1,5 @@
-"""What the workflow costs to plan, submit, store and start, and what MEX's inference costs: the figures of README
-"Performance" (issue 12), each printed with how it was measured.
+"""What the workflow costs to plan, submit, store and start, and what MEX's inference costs: the figures of
+docs/performance.md, each printed with how it was measured.
 
     python benchmarks/workflow_cost.py dag        # full-grid dry run: wall s, peak MB, jobs per rule; sbatch count
     python benchmarks/workflow_cost.py disk       # projected disk of the full grid (checkpoints), before / after
@@ -59,8 +59,8 @@ def cmd_dag(args) -> None:
     config = str(REPO / args.config)
     with tempfile.TemporaryDirectory() as workdir:
         plain = SNAKEMAKE + ["-n", "--configfile", config, "-s", str(REPO / "workflow/Snakefile"), "-d", workdir]
-        # the first run in a fresh working directory checks the config against the registries (imports torch);
-        # later runs find it remembered (extrapbench.checked_config), as every rerun, `make figures` and cluster job
+        # every run checks the config against the plug-ins' declarations, read from source without torch
+        # (extrapbench.config.validate); the first run is timed apart all the same (a cold file cache)
         result, first_wall, first_rss = measured(plain)
         assert result.returncode == 0, result.stderr[-3000:]
         walls, rss = [], []
@@ -141,11 +141,11 @@ def cmd_disk(args) -> None:
 
 STARTUP = {
     "interpreter alone": "pass",
-    "train (composition: extrapbench.run)": "import extrapbench.training.run, extrapbench.registry as r; "
+    "train (composition: extrapbench.training.run)": "import extrapbench.training.run, extrapbench.registry as r; "
                                             "r.BACKBONES.get('magpie_mlp'); r.METHODS.get('mex')",
     "train (graph: + torch_geometric loader, PaiNN module)": "import extrapbench.training.run, extrapbench.registry as r; "
                                                              "import torch_geometric.loader; r.BACKBONES.get('painn')",
-    "evaluate_runs / select_hyperparameters (extrapbench.metrics)": "import extrapbench.evaluation.metrics, extrapbench.config.selection",
+    "evaluate_runs / select_hyperparameters (extrapbench.evaluation.metrics)": "import extrapbench.evaluation.metrics, extrapbench.config.selection",
     "tables (aggregate_tables)": "import extrapbench.report.tables",
     "figures (plot_parity)": "import extrapbench.report.paper_outputs",
 }
@@ -226,8 +226,8 @@ def cmd_graphs(args) -> None:
     script = (
         "import resource, sys, time, torch\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
-        "from extrapbench.data import load_matminer_dataset, standardize_dataset\n"
-        "from extrapbench.graphs import build_graphs, save_graphs, load_graphs\n"
+        "from extrapbench.data.datasets import load_matminer_dataset, standardize_dataset\n"
+        "from extrapbench.data.graphs import build_graphs, save_graphs, load_graphs\n"
         f"path = {args.dataset_file!r}\n"
         "from pathlib import Path\n"
         "name = Path(path).name.split('.')[0]\n"

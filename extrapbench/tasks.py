@@ -1,8 +1,9 @@
-"""The benchmark's tasks (SPEC §2): which matminer dataset, which target column, which transform, which split.
+"""The benchmark's tasks (docs/benchmark.md, "Tasks"): which matminer dataset, which target column, which
+transform, which split.
 
 A task id names one (dataset, target, transform, split rule) combination. Built in: the seven
 range-extrapolation tasks of the MEX paper (paper A), and paper B's other split kinds — held-out elements on the
-HOIP band gaps and element count on the MPS properties (SPEC §2). `task_definitions` in the workflow config can
+HOIP band gaps and element count on the MPS properties. `task_definitions` in the workflow config can
 add more with the same fields.
 """
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _element_count_task(task_id: str, target: str) -> Task:
                 {"train_max_elements": 2, "test_min_elements": 3, "val_fraction": 0.15, "seed": 0})
 
 
-#: Paper B's other split kinds (SPEC §2), reported in their own tables (config key `other_split_tasks`).
+#: Paper B's other split kinds, reported in their own tables (config key `other_split_tasks`).
 #: The MPS moduli are stored as natural logs of GPa (log_s_mod, log_b_mod), so no transform is applied.
 PAPER_B_TASKS: Dict[str, Task] = {t.id: t for t in [
     _held_out_elements_task("hoip_high_band_gap", ["Ge", "F"]),

@@ -244,6 +244,14 @@ def resumed_from_epoch(run_dir: Path) -> int:
     return json.loads((run_dir / "provenance.json").read_text())["resumed_from_epoch"]
 
 
+def why_not_resumed(workdir: Path) -> str:
+    """The training log's lines on a discarded checkpoint (e.g. "... discarded: it belongs to another run (code
+    changed)": the package was edited between the interrupted attempt and the next), for a failure message."""
+    path = workdir / ERM_LOG
+    lines = [line for line in read_log(path).split("\n") if "discarded" in line] if path.exists() else []
+    return "; the training log says: " + " | ".join(lines) if lines else ""
+
+
 def read_log(path: Path) -> str:
     """A log as written: lines end at "\\n" only, so a progress bar's "\\r" redraws stay inside their line."""
     return Path(path).read_bytes().decode(errors="replace")

@@ -20,7 +20,7 @@ def method_table() -> dict[str, set[str]]:
     """method -> hyper-parameter names, from the manual's table (`| `name` | `module` | `key` default, ... |`)."""
     rows = {}
     for line in manual().splitlines():
-        match = re.fullmatch(r"\| `(\w[\w+-]*)` \| `extrapbench/methods/\w+\.py` \| (.*) \|", line.strip())
+        match = re.fullmatch(r"\| `(\w[\w+-]*)` \| `extrapbench/methods/[\w/]+\.py` \| (.*) \|", line.strip())
         if match:
             rows[match.group(1)] = set(re.findall(r"`(\w+)` ", match.group(2) + " "))
     return rows

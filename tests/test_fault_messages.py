@@ -186,7 +186,7 @@ def test_graph_building_names_the_material_without_neighbours(tmp_path, caplog):
 
 
 def test_training_on_a_material_without_neighbours_names_it_and_the_cutoff(tmp_path):
-    from extrapbench.training.run import graph_samples
+    from extrapbench.training.samples import graph_samples
 
     path = _lonely_graphs(tmp_path)
     with pytest.raises(ValueError) as info:

@@ -14,7 +14,7 @@ from torch_geometric.data import Batch, Data
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
 from extrapbench.methods.mex.method import MEX
-from extrapbench.report import paper_outputs
+from extrapbench.report.candidate_range import candidate_range_table, unreachable_share
 
 from conftest import FakeSnakemake
 
@@ -103,7 +103,7 @@ def test_candidate_range_table_reports_the_share_of_test_labels_out_of_reach(tmp
             predictions.append(str(q))
     summary = pd.DataFrame([{"task": "phonons_top", "backbone": "painn", "method": m, "n_seeds": 2,
                              "mae_mean": mae, "mae_std": 0.01} for m, (_, _, mae) in entries.items()])
-    table = paper_outputs.candidate_range_table(summary, provenance, predictions_paths=predictions)
+    table = candidate_range_table(summary, provenance, predictions_paths=predictions)
     frame = table.to_frame().set_index("method")
     assert frame.loc["mex", "test_unreachable_share"] == 0.0
     assert frame.loc["mex_train_margin", "test_unreachable_share"] == pytest.approx(3 / 7)
@@ -126,6 +126,6 @@ def test_candidate_range_table_reports_the_share_of_test_labels_out_of_reach(tmp
 
 
 def test_unreachable_share_counts_only_labels_outside_the_interval():
-    assert paper_outputs.unreachable_share([1.0, 2.0, 3.0, 4.0], 1.5, 3.0) == pytest.approx(0.5)
+    assert unreachable_share([1.0, 2.0, 3.0, 4.0], 1.5, 3.0) == pytest.approx(0.5)
     # an end recorded after a round trip through the standardisation still counts its own label as inside
-    assert paper_outputs.unreachable_share([8.2], 4.09, 8.2 * (1 - 1e-15)) == 0.0
+    assert unreachable_share([8.2], 4.09, 8.2 * (1 - 1e-15)) == 0.0

@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from extrapbench.report import paper_outputs, tables
+from extrapbench.report.candidate_range import candidate_range_table
+from extrapbench.report.format import fmt_range
+from extrapbench.report.lambda_figure import baseline_lines, lambda_curves, plot_lambda_sensitivity
+from extrapbench.report.running_time import pooled_mean_std, running_time_table
+from extrapbench.report.split_table import split_table
+from extrapbench.report.summary import collect, summarize
+from extrapbench.report.variants import read_run_provenance, variant_tables
 
 from conftest import FakeSnakemake
 
@@ -48,7 +54,7 @@ def test_split_table_numbers_equal_the_split_jsons(tmp_path):
         _split_json(tmp_path, T2, "bottom", (885, 188, 192), ((5.72223, 8.20077), (5.40681, 5.71895),
                                                               (4.08742, 5.40531))),
     )
-    table = paper_outputs.split_table(paths)
+    table = split_table(paths)
     frame = table.to_frame()
     assert frame["task"].tolist() == [T1, T2, T3]  # the paper's task order, not the input order
     for summary in summaries:
@@ -76,7 +82,7 @@ def test_split_table_numbers_equal_the_split_jsons(tmp_path):
 
 
 def test_split_table_rounds_negative_zero():
-    assert paper_outputs._fmt_range(-0.001, 1.175) == "[0.00, 1.18]"  # the paper prints "[0, 1.18]"
+    assert fmt_range(-0.001, 1.175) == "[0.00, 1.18]"  # the paper prints "[0, 1.18]"
 
 
 # ------------------------------------------------------------------------------------------------ run records
@@ -121,8 +127,8 @@ def test_variant_table_equals_the_per_run_means_and_stds(tmp_path):
                                   registered="mex" if is_mex else "erm", candidate_range=(0, 1) if is_mex else None)
                 metric_paths.append(m)
                 provenance_paths.append(p)
-    summary = tables.summarize(tables.collect(metric_paths))
-    variants = paper_outputs.variant_tables(summary, provenance_paths)
+    summary = summarize(collect(metric_paths))
+    variants = variant_tables(summary, provenance_paths)
 
     assert variants.entries["label"].tolist() == ["mlp (MEX)", "mlp+cos (mex_mlp+cos)", "cos (mex_cos)"]
     mae_table = variants.tables["mae"]
@@ -166,7 +172,7 @@ def test_variant_table_equals_the_per_run_means_and_stds(tmp_path):
 def test_registered_method_falls_back_to_the_resolved_config():
     record = {"task": T2, "backbone": "painn", "method": "mex_cos", "seed": 0,
               "config": {"method": {"score": "cos"}, "resolved": {"methods": {"mex_cos": {"method": "mex"}}}}}
-    frame = paper_outputs.read_run_provenance([record])
+    frame = read_run_provenance([record])
     assert frame["registered_method"].tolist() == ["mex"] and frame["score"].tolist() == ["cos"]
 
 
@@ -185,8 +191,8 @@ def test_running_time_table_pools_tasks_and_seeds(tmp_path):
                 per_run[(method, backbone, task, seed)] = seconds
                 metric_paths.append(_write_run(tmp_path, task, backbone, method, seed,
                                                {"mae": 0.5, "seconds_per_sample": seconds})[0])
-    summary = tables.summarize(tables.collect(metric_paths))
-    table = paper_outputs.running_time_table(summary)
+    summary = summarize(collect(metric_paths))
+    table = running_time_table(summary)
     frame = table.to_frame().set_index(["method", "backbone"])
     for (method, backbone), tasks in layout.items():
         values = [v for (m, b, _, _), v in per_run.items() if (m, b) == (method, backbone)]
@@ -216,7 +222,7 @@ def test_running_time_table_pools_tasks_and_seeds(tmp_path):
 
 def test_pooled_mean_std_matches_direct_computation():
     groups = [[1.0, 2.0, 4.0], [3.0], [0.5, 0.7]]
-    mean, std, n = paper_outputs.pooled_mean_std([np.mean(g) for g in groups],
+    mean, std, n = pooled_mean_std([np.mean(g) for g in groups],
                                                  [np.std(g, ddof=1) if len(g) > 1 else np.nan for g in groups],
                                                  [len(g) for g in groups])
     flat = [v for g in groups for v in g]
@@ -247,8 +253,8 @@ def test_candidate_range_difference_against_the_leak_free_entry(tmp_path):
     metric_paths, provenance_paths = _candidate_range_runs(tmp_path)
     split_path, _ = _split_json(tmp_path, T2, "bottom", (885, 188, 192), ((5.72, 8.20), (5.41, 5.72),
                                                                          (4.09, 5.41)))
-    summary = tables.summarize(tables.collect(metric_paths))
-    table = paper_outputs.candidate_range_table(summary, provenance_paths, split_json_paths=[split_path])
+    summary = summarize(collect(metric_paths))
+    table = candidate_range_table(summary, provenance_paths, split_json_paths=[split_path])
     frame = table.to_frame().set_index("method")
     assert "erm" not in frame.index
     dataset = frame.loc["mex_dataset_range"]
@@ -278,7 +284,7 @@ def test_candidate_range_reference_with_other_hyperparameters(tmp_path):
     summary = pd.DataFrame([{"task": T2, "backbone": "painn", "method": m, "n_seeds": 3, "mae_mean": v,
                              "mae_std": 0.01} for m, v in (("mex", 0.3), ("mex_dataset_range", 0.25),
                                                            ("mex_cos", 0.4))])
-    frame = paper_outputs.candidate_range_table(summary, records).to_frame().set_index("method")
+    frame = candidate_range_table(summary, records).to_frame().set_index("method")
     assert frame.loc["mex_dataset_range", "reference"] == "mex"
     assert frame.loc["mex_dataset_range", "reference_differs_in"] == "lambda_abs"
     assert frame.loc["mex_dataset_range", "delta_mae"] == pytest.approx(-0.05)
@@ -286,7 +292,7 @@ def test_candidate_range_reference_with_other_hyperparameters(tmp_path):
 
 def test_candidate_range_with_a_single_range_kind(tmp_path):
     metric_paths, provenance_paths = _candidate_range_runs(tmp_path, with_dataset=False)
-    summary = tables.summarize(tables.collect(metric_paths))
+    summary = summarize(collect(metric_paths))
     summary_path = tmp_path / "summary.csv"
     summary.to_csv(summary_path, index=False)
     outputs = _outputs(tmp_path, "candidate_range")
@@ -326,7 +332,7 @@ def test_lambda_curves_keep_the_selected_points_other_hyperparameters(tmp_path):
     grid = _lambda_grid()
     selected, points = _write_selection(tmp_path, T2, "painn", "mex", grid, selected_index=3,  # λ 0.5, lr 1e-3
                                         test_mae=lambda p: p["lambda_abs"] + (0 if p["learning_rate"] == 1e-3 else 9))
-    curves = paper_outputs.lambda_curves([selected], points)
+    curves = lambda_curves([selected], points)
     assert curves["lambda"].tolist() == [0.25, 0.5, 0.75, 1.0]
     assert curves["point"].tolist() == ["p001", "p003", "p005", "p007"]
     assert curves["test_mae"].tolist() == [0.25, 0.5, 0.75, 1.0]  # only the lr = 1e-3 points
@@ -351,19 +357,19 @@ def test_lambda_sensitivity_figure(tmp_path):
                         output={"png": str(png), "pdf": str(pdf)}, log=tmp_path / "fig6.log")
     runpy.run_path(str(SCRIPTS / "plot_lambda_sensitivity.py"), init_globals={"snakemake": smk})
     _assert_figure_files(png, pdf)
-    best = paper_outputs._baseline_lines(summary, T2, "painn", "erm", {"mex"}, "mae")
+    best = baseline_lines(summary, T2, "painn", "erm", {"mex"}, "mae")
     assert best == (0.4, ("ranksim", 0.35))
 
 
 def test_lambda_sensitivity_without_lambda_in_the_grid(tmp_path):
     grid = [{"learning_rate": lr} for lr in (1e-4, 1e-3)]
     selected, points = _write_selection(tmp_path, T2, "painn", "mex", grid, 1, test_mae=lambda p: 0.3)
-    curves = paper_outputs.lambda_curves([selected], points)
+    curves = lambda_curves([selected], points)
     assert len(curves) == 1 and not curves["lambda_in_grid"].any() and math.isnan(curves["lambda"].iloc[0])
     summary = pd.DataFrame([{"task": T2, "backbone": "painn", "method": "erm", "n_seeds": 3, "mae_mean": 0.4,
                              "mae_std": 0.01}])
     png, pdf = tmp_path / "fig6.png", tmp_path / "fig6.pdf"
-    figure = paper_outputs.plot_lambda_sensitivity([selected], points, summary, png, pdf)
+    figure = plot_lambda_sensitivity([selected], points, summary, png, pdf)
     texts = [t.get_text() for ax in figure.axes for t in ax.texts]
     assert any("was not part of" in t for t in texts)
     _assert_figure_files(png, pdf)

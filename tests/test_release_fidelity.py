@@ -19,7 +19,7 @@ from extrapbench.evaluation import metrics as M
 from extrapbench.backbones.magpie_mlp import MagpieMLP
 from extrapbench.methods.base import LabelContext
 from extrapbench.registry import METHODS
-from extrapbench.report import tables
+from extrapbench.report.summary import collect, summarize
 from extrapbench.report.detection_table import detection_table
 
 from conftest import REPO, FakeSnakemake
@@ -151,14 +151,14 @@ def _runs(with_release=True):
 
 
 def test_summary_averages_the_release_recall_over_seeds():
-    summary = tables.summarize(tables.collect(_runs()))
+    summary = summarize(collect(_runs()))
     row = summary[(summary["task"] == "phonons_top") & (summary["method"] == "mex")].iloc[0]
     assert row["detect_recall_release_mean"] == pytest.approx(0.8)     # 0.7, 0.8, 0.9
     assert row["detect_recall_release_std"] == pytest.approx(0.1)
 
 
 def test_detection_table_shows_the_release_recall_only_when_asked():
-    summary = tables.summarize(tables.collect(_runs()))
+    summary = summarize(collect(_runs()))
     plain = detection_table(summary)
     assert not any("MEX release" in column for column in plain.header)
     table = detection_table(summary, release_recall=True)
@@ -168,7 +168,7 @@ def test_detection_table_shows_the_release_recall_only_when_asked():
     assert mex["phonons_top_detect_recall_release_mean"] == pytest.approx(0.8)
     assert mex["phonons_top_detect_recall_mean"] == pytest.approx(0.8)
     # asked for, but the runs' metrics.json predate the key: an error that says so, not a silent omission
-    stale = tables.summarize(tables.collect(_runs(with_release=False)))
+    stale = summarize(collect(_runs(with_release=False)))
     with pytest.raises(ValueError, match="detect_recall_release"):
         detection_table(stale, release_recall=True)
 
@@ -194,7 +194,7 @@ def test_aggregate_tables_passes_the_config_option_to_the_detection_table(tmp_pa
 def test_the_workflow_and_the_authors_config_carry_the_detection_option():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     assert schema["properties"]["detection_release_recall"]["type"] == "boolean"
-    assert "detection_release_recall=config.get(" in (REPO / "workflow" / "rules" / "aggregate.smk").read_text()
+    assert "detection_release_recall=config[\"detection_release_recall\"]" in (REPO / "workflow" / "rules" / "aggregate.smk").read_text()
     assert yaml.safe_load((REPO / "config" / "authors.yaml").read_text())["detection_release_recall"] is True
     assert "detection_release_recall" not in yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 

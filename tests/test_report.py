@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from extrapbench.naming import TASK_ORDER, order_methods, order_tasks
 from extrapbench.report import figures, tables
+from extrapbench.report.cell_marks import mark_best
+from extrapbench.report.summary import collect, summarize
 
 from conftest import FakeSnakemake
 
@@ -24,13 +27,13 @@ def _run(task, backbone, method, seed, **metrics):
 # ------------------------------------------------------------------------------------------------ summarize
 
 def test_summarize_mean_and_sample_std_over_seeds():
-    runs = tables.collect([
+    runs = collect([
         _run("phonons_top", "painn", "erm", 0, mae=1.0, spearman=0.2, detect_recall=None),
         _run("phonons_top", "painn", "erm", 1, mae=2.0, spearman=0.4, detect_recall=None),
         _run("phonons_top", "painn", "erm", 2, mae=3.0, spearman=0.9, detect_recall=None),
         _run("phonons_top", "painn", "mex", 0, mae=0.5, spearman=0.7, detect_recall=0.25),
     ])
-    summary = tables.summarize(runs)
+    summary = summarize(runs)
     erm = summary[summary["method"] == "erm"].iloc[0]
     assert erm["n_seeds"] == 3 and erm["seeds"] == "0,1,2" and erm["n_test"] == 10
     assert erm["mae_mean"] == pytest.approx(2.0)
@@ -47,15 +50,15 @@ def test_summarize_mean_and_sample_std_over_seeds():
 def test_collect_reads_files_and_rejects_duplicates(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps(_run("phonons_top", "painn", "erm", 0, mae=1.0)))
-    assert tables.collect([path])["mae"].tolist() == [1.0]
+    assert collect([path])["mae"].tolist() == [1.0]
     with pytest.raises(ValueError, match="duplicate"):
-        tables.collect([path, path])
+        collect([path, path])
 
 
 def test_order_methods_puts_erm_first_and_mex_last():
-    assert tables.order_methods(["mex", "lds", "erm", "ranksim", "mex_cos"], ["mex", "ranksim", "erm"]) == \
+    assert order_methods(["mex", "lds", "erm", "ranksim", "mex_cos"], ["mex", "ranksim", "erm"]) == \
         ["erm", "ranksim", "lds", "mex", "mex_cos"]
-    assert tables.order_tasks(["phonons_top", "extra", "formation_energy_bottom"]) == \
+    assert order_tasks(["phonons_top", "extra", "formation_energy_bottom"]) == \
         ["formation_energy_bottom", "phonons_top", "extra"]
 
 
@@ -130,9 +133,9 @@ def test_marks_need_a_gap_wider_than_the_seed_std():
     assert styles.loc[("painn", "mex"), T1] == ""       # 0.005 apart, std 0.01: not established
     assert styles.loc[("painn", "mex"), T2] == "best"   # 0.1 apart: bold
     assert styles.loc[("painn", "erm"), T2] == ""       # with two rows the second is the last: no italics
-    assert tables.mark_best(pd.Series({"a": 1.0, "b": 2.0, "c": 3.0}), False) == ({"a"}, {"b"})
-    assert tables.mark_best(pd.Series({"a": 1.0}), False) == (set(), set())
-    assert tables.mark_best(pd.Series({"a": 1.0, "b": 1.0}), False) == (set(), set())  # all equal: no best
+    assert mark_best(pd.Series({"a": 1.0, "b": 2.0, "c": 3.0}), False) == ({"a"}, {"b"})
+    assert mark_best(pd.Series({"a": 1.0}), False) == (set(), set())
+    assert mark_best(pd.Series({"a": 1.0, "b": 1.0}), False) == (set(), set())  # all equal: no best
 
 
 def _two_backbones_with_ablations():
@@ -151,14 +154,14 @@ def _two_backbones_with_ablations():
                "mex_cos": {"method": "mex", "score": "cos"},
                "mex_dataset_range": {"method": "mex", "candidate_range": "dataset"},
                "ranksim_gamma100": {"method": "ranksim", "gamma": 100.0}}
-    return tables.collect(records), entries, tasks
+    return collect(records), entries, tasks
 
 
 def test_ranks_and_marks_stay_within_a_backbone_and_ablations_are_not_ranked(tmp_path):
     from extrapbench.report.method_sets import method_sets
 
     runs, entries, tasks = _two_backbones_with_ablations()
-    summary = tables.summarize(runs)
+    summary = summarize(runs)
     sets = method_sets(summary["method"].unique(), entries)
     assert sets.paper == ["erm", "lds", "ranksim", "mex"] and sets.others == ["fds"]
     assert sets.ablations == {"mex_cos": "mex", "mex_dataset_range": "mex", "ranksim_gamma100": "ranksim"}
@@ -371,8 +374,8 @@ def test_detection_recall_figure(tmp_path):
     rows = []
     for backbone in ("painn", "equiformer_v2"):
         for method in ("erm", "ranksim", "mex"):
-            for task in tables.TASK_ORDER[:4]:
-                if backbone == "equiformer_v2" and task == tables.TASK_ORDER[0]:
+            for task in TASK_ORDER[:4]:
+                if backbone == "equiformer_v2" and task == TASK_ORDER[0]:
                     continue
                 rows.append({"task": task, "backbone": backbone, "method": method, "n_seeds": 3,
                              "detect_recall_mean": 0.0 if method == "erm" else 0.6,
@@ -412,14 +415,15 @@ def test_parity_default_seed_is_the_lowest_available(tmp_path):
 
 def test_std_ddof_zero_gives_numpys_population_std_in_every_table(tmp_path):
     """std_ddof: 0 (the MEX authors' compute_res_metric.py: np.std) vs 1 (default, sample std)."""
-    from extrapbench.report import paper_outputs, statistics
+    from extrapbench.report.running_time import running_time_table
+    from extrapbench.report.statistics import statistics_report
 
     values = {"erm": [0.31, 0.35, 0.30], "ranksim": [0.27, 0.22, 0.29]}
-    runs = tables.collect([_run("phonons_top", "painn", method, seed, mae=v, seconds_per_sample=1e-3 * (seed + 1))
+    runs = collect([_run("phonons_top", "painn", method, seed, mae=v, seconds_per_sample=1e-3 * (seed + 1))
                            for method, per_seed in values.items() for seed, v in enumerate(per_seed)]
                           + [_run("phonons_bottom", "painn", "erm", 0, mae=0.4, seconds_per_sample=2e-3)])
-    population = tables.summarize(runs, std_ddof=0)
-    sample = tables.summarize(runs)
+    population = summarize(runs, std_ddof=0)
+    sample = summarize(runs)
     for method, per_seed in values.items():
         row = population[(population["method"] == method) & (population["task"] == "phonons_top")].iloc[0]
         assert row["mae_std"] == pytest.approx(np.std(per_seed))                    # numpy's default, ddof 0
@@ -436,11 +440,11 @@ def test_std_ddof_zero_gives_numpys_population_std_in_every_table(tmp_path):
     with pytest.raises(ValueError, match="ddof=0"):
         tables.paper_table(population, "mae", std_ddof=1)                            # relabelling is refused
 
-    timing = paper_outputs.running_time_table(population).to_frame().set_index(["method", "backbone"])
+    timing = running_time_table(population).to_frame().set_index(["method", "backbone"])
     erm_times = [1e-3, 2e-3, 3e-3, 2e-3]
     assert timing.loc[("erm", "painn"), "seconds_per_sample_std"] == pytest.approx(np.std(erm_times))
-    assert "ddof=0" in paper_outputs.running_time_table(population).to_markdown()
-    report = statistics.statistics_report(runs, std_ddof=0)
+    assert "ddof=0" in running_time_table(population).to_markdown()
+    report = statistics_report(runs, std_ddof=0)
     diff = np.subtract(values["ranksim"], values["erm"])
     assert report.paired.iloc[0]["std_diff"] == pytest.approx(np.std(diff))
     assert "ddof=0" in report.to_markdown()
@@ -464,7 +468,7 @@ def test_std_ddof_zero_gives_numpys_population_std_in_every_table(tmp_path):
 def test_detection_precision_is_left_out_without_train_predictions():
     from extrapbench.report.detection_table import detection_table
 
-    without = tables.summarize(tables.collect([
+    without = summarize(collect([
         _run(T2, "painn", m, s, mae=0.3, detect_recall=0.4 + 0.1 * s, detect_precision=None, detect_f1=None)
         for m in ("erm", "mex") for s in range(2)]))
     assert "detect_recall_mean" in without and "detect_precision_mean" not in without
@@ -474,7 +478,7 @@ def test_detection_precision_is_left_out_without_train_predictions():
     assert "precision and F1 are left out" in markdown
     assert "recall: share of the val ∪ test samples" in markdown and "a train sample predicted there" in markdown
 
-    with_train = tables.summarize(tables.collect([
+    with_train = summarize(collect([
         _run(T2, "painn", m, s, mae=0.3, detect_recall=0.5, detect_precision=0.6, detect_f1=0.545)
         for m in ("erm", "mex") for s in range(2)]))
     table = detection_table(with_train, methods=["mex", "erm"])

@@ -215,7 +215,8 @@ def test_evaluation_warns_about_a_diverged_run(tmp_path, caplog):
 
 
 def test_a_diverged_row_is_never_bold_even_with_the_lowest_mean():
-    from extrapbench.report.tables import collect, paper_table, summarize
+    from extrapbench.report.summary import collect, summarize
+    from extrapbench.report.tables import paper_table
 
     records = []
     for method, mae_value, diverged in (("erm", 0.50, False), ("ranksim", 0.30, True), ("mex", 0.70, False)):

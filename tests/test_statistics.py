@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from extrapbench.report import statistics, tables
+from extrapbench.report.ranks import (Q_ALPHA_005, cd_groups, nemenyi_critical_difference, nemenyi_q,
+                                      rank_analyses, rank_analysis)
+from extrapbench.report.significance import holm, paired_tests, wilcoxon_tests
+from extrapbench.report.summary import collect, summarize
 
 from conftest import FakeSnakemake
 
@@ -22,7 +25,7 @@ def _runs(values):
     """values: {(task, backbone, method): [mae per seed]} -> a runs frame (seeds 0, 1, ...)."""
     records = [{"task": t, "backbone": b, "method": m, "seed": seed, "mae": mae}
                for (t, b, m), maes in values.items() for seed, mae in enumerate(maes)]
-    return tables.collect(records)
+    return collect(records)
 
 
 # ------------------------------------------------------------------------------------------------ (a) t-tests
@@ -32,7 +35,7 @@ def test_paired_t_test_equals_scipy_and_reports_the_sign():
     runs = _runs({(TASKS[0], "painn", "erm"): erm, (TASKS[0], "painn", "lds"): lds,
                   (TASKS[0], "painn", "mex"): mex,
                   (TASKS[1], "painn", "erm"): [0.3, 0.31, 0.32], (TASKS[1], "painn", "mex"): [0.2]})
-    paired = statistics.paired_tests(runs).set_index(["task", "method"])
+    paired = paired_tests(runs).set_index(["task", "method"])
     row = paired.loc[(TASKS[0], "mex")]
     expected = stats.ttest_rel(mex, erm)
     assert row["t_statistic"] == pytest.approx(expected.statistic)
@@ -52,7 +55,7 @@ def test_paired_t_test_equals_scipy_and_reports_the_sign():
 
 def test_paired_t_test_with_identical_differences_is_na():
     runs = _runs({(TASKS[0], "painn", "erm"): [0.5, 0.6], (TASKS[0], "painn", "mex"): [0.4, 0.5]})
-    row = statistics.paired_tests(runs).iloc[0]
+    row = paired_tests(runs).iloc[0]
     assert math.isnan(row["p_value"]) and "identical" in row["note"] and row["direction"] == "better"
 
 
@@ -67,7 +70,7 @@ def test_wilcoxon_equals_scipy_on_task_seed_pairs():
         values[(task, "painn", "mex")] = list(erm - rng.uniform(-0.02, 0.08, 3))
     values[(TASKS[4], "painn", "mex")] = [0.1, 0.1, 0.1]  # no ERM on this task: not paired
     runs = _runs(values)
-    row = statistics.wilcoxon_tests(runs).iloc[0]
+    row = wilcoxon_tests(runs).iloc[0]
     x = np.concatenate([values[(t, "painn", "mex")] for t in TASKS[:4]])
     y = np.concatenate([values[(t, "painn", "erm")] for t in TASKS[:4]])
     expected = stats.wilcoxon(x, y)
@@ -79,7 +82,7 @@ def test_wilcoxon_equals_scipy_on_task_seed_pairs():
 
 def test_wilcoxon_without_a_nonzero_difference_is_na():
     runs = _runs({(TASKS[0], "painn", "erm"): [0.5, 0.6], (TASKS[0], "painn", "mex"): [0.5, 0.6]})
-    row = statistics.wilcoxon_tests(runs).iloc[0]
+    row = wilcoxon_tests(runs).iloc[0]
     assert math.isnan(row["p_value"]) and row["n_ties"] == 2 and row["direction"] == "equal"
 
 
@@ -87,14 +90,14 @@ def test_wilcoxon_without_a_nonzero_difference_is_na():
 
 def test_nemenyi_critical_difference_k3_n7():
     # hand: q_0.05(3) = 2.343; CD = 2.343 * sqrt(3 * 4 / (6 * 7)) = 2.343 * 0.534522 = 1.2524
-    assert statistics.nemenyi_q(3) == pytest.approx(2.343, abs=1e-3)
-    assert statistics.nemenyi_critical_difference(3, 7) == pytest.approx(1.2524, abs=1e-3)
+    assert nemenyi_q(3) == pytest.approx(2.343, abs=1e-3)
+    assert nemenyi_critical_difference(3, 7) == pytest.approx(1.2524, abs=1e-3)
 
 
 def test_q_table_matches_the_studentized_range_distribution():
-    for k, q in statistics.Q_ALPHA_005.items():
+    for k, q in Q_ALPHA_005.items():
         assert q == pytest.approx(stats.studentized_range.ppf(0.95, k, np.inf) / math.sqrt(2), abs=1e-5)
-    assert statistics.nemenyi_q(13) == pytest.approx(
+    assert nemenyi_q(13) == pytest.approx(
         stats.studentized_range.ppf(0.95, 13, np.inf) / math.sqrt(2))
 
 
@@ -102,8 +105,8 @@ def test_average_ranks_friedman_and_groups_hand_checked():
     # mean MAE per task (one seed each); lower is better
     means = {"erm": [0.5, 0.4, 0.9, 0.3], "lds": [0.4, 0.5, 0.7, 0.3], "mex": [0.1, 0.2, 0.8, 0.3]}
     runs = _runs({(task, "painn", m): [v[i]] for m, v in means.items() for i, task in enumerate(TASKS[:4])})
-    summary = tables.summarize(runs)
-    analysis = statistics.rank_analysis(summary, "painn")
+    summary = summarize(runs)
+    analysis = rank_analysis(summary, "painn")
     # per-task ranks: t0 mex 1, lds 2, erm 3; t1 mex 1, erm 2, lds 3; t2 lds 1, mex 2, erm 3; t3 all tie 2
     assert analysis.ranks["mex"].tolist() == [1, 1, 2, 2]
     assert analysis.avg_rank.to_dict() == pytest.approx({"mex": 1.5, "lds": 2.0, "erm": 2.5})
@@ -111,28 +114,28 @@ def test_average_ranks_friedman_and_groups_hand_checked():
     expected = stats.friedmanchisquare(*(means[m] for m in ("erm", "lds", "mex")))
     assert analysis.friedman_statistic == pytest.approx(expected.statistic)
     assert analysis.friedman_p == pytest.approx(expected.pvalue)
-    assert analysis.cd == pytest.approx(statistics.Q_ALPHA_005[3] * math.sqrt(3 * 4 / (6 * 4)))
+    assert analysis.cd == pytest.approx(Q_ALPHA_005[3] * math.sqrt(3 * 4 / (6 * 4)))
     assert analysis.groups == [["mex", "lds", "erm"]]  # all within CD ≈ 1.657 of each other
 
 
 def test_cd_groups_are_maximal_runs_within_cd():
     ranks = pd.Series({"a": 1.0, "b": 1.5, "c": 2.4, "d": 3.6, "e": 4.0})
-    assert statistics.cd_groups(ranks, 1.0) == [["a", "b"], ["b", "c"], ["d", "e"]]
-    assert statistics.cd_groups(ranks, 0.1) == []
+    assert cd_groups(ranks, 1.0) == [["a", "b"], ["b", "c"], ["d", "e"]]
+    assert cd_groups(ranks, 0.1) == []
 
 
 def test_rank_analysis_leaves_out_incomplete_tasks():
     runs = _runs({(TASKS[0], "painn", "erm"): [0.5], (TASKS[0], "painn", "mex"): [0.4],
                   (TASKS[1], "painn", "erm"): [0.5], (TASKS[1], "painn", "mex"): [0.6],
                   (TASKS[2], "painn", "erm"): [0.5]})
-    analysis = statistics.rank_analysis(tables.summarize(runs), "painn")
+    analysis = rank_analysis(summarize(runs), "painn")
     assert analysis.tasks == TASKS[:2] and analysis.excluded_tasks == [TASKS[2]]
     assert math.isnan(analysis.friedman_p)  # k = 2: no Friedman test
     assert any("left out" in note for note in analysis.notes)
 
 
 def test_holm_adjustment():
-    adjusted = statistics.holm([0.01, 0.04, np.nan, 0.03])
+    adjusted = holm([0.01, 0.04, np.nan, 0.03])
     # sorted 0.01, 0.03, 0.04 with m = 3: 0.03, max(0.03, 0.06) = 0.06, max(0.06, 0.04) = 0.06
     assert adjusted[0] == pytest.approx(0.03) and adjusted[3] == pytest.approx(0.06)
     assert adjusted[1] == pytest.approx(0.06) and math.isnan(adjusted[2])
@@ -170,7 +173,7 @@ def test_statistics_report_script(tmp_path):
     assert len(wilcoxon) == 2 * 4 and set(wilcoxon["n_pairs"]) == {21}
     ranks = pd.read_csv(outputs["ranks_csv"])
     assert len(ranks) == 2 * 5 and set(ranks["n_tasks"]) == {7} and set(ranks["k"]) == {5}
-    assert ranks["cd"].iloc[0] == pytest.approx(statistics.nemenyi_critical_difference(5, 7))
+    assert ranks["cd"].iloc[0] == pytest.approx(nemenyi_critical_difference(5, 7))
     markdown = Path(outputs["md"]).read_text()
     for heading in ("## (a) Paired t-tests", "## (b) Wilcoxon", "## (c) Average ranks"):
         assert heading in markdown
@@ -180,9 +183,9 @@ def test_statistics_report_script(tmp_path):
 
 
 def test_critical_difference_figure(tmp_path):
-    runs = tables.collect(_write_metrics(tmp_path))
+    runs = collect(_write_metrics(tmp_path))
     summary_path = tmp_path / "summary.csv"
-    tables.summarize(runs).to_csv(summary_path, index=False)
+    summarize(runs).to_csv(summary_path, index=False)
     png, pdf = tmp_path / "cd.png", tmp_path / "cd.pdf"
     smk = FakeSnakemake(input={"summary": str(summary_path)}, output={"png": str(png), "pdf": str(pdf)},
                         log=tmp_path / "cd.log")
@@ -220,7 +223,7 @@ def test_friedman_and_cd_take_one_backbones_paper_methods_only(tmp_path):
         block = ranks[ranks["backbone"] == backbone]
         assert sorted(block["method"]) == sorted(paper)                 # k = 4: no FDS, no ablation entry
         assert set(block["k"]) == {4} and block["avg_rank"].sum() == pytest.approx(4 * 5 / 2)
-        assert block["cd"].iloc[0] == pytest.approx(statistics.nemenyi_critical_difference(4, 7))
+        assert block["cd"].iloc[0] == pytest.approx(nemenyi_critical_difference(4, 7))
         means = {m: [np.mean([json.loads(Path(p).read_text())["mae"] for p in paths
                               if f"/{t}/{backbone}/{m}/" in p]) for t in TASKS] for m in paper}
         expected = stats.friedmanchisquare(*(means[m] for m in order_like(block["method"], paper)))
@@ -230,13 +233,13 @@ def test_friedman_and_cd_take_one_backbones_paper_methods_only(tmp_path):
 
     # the diagram: one panel per backbone, its four paper methods only
     summary_path = tmp_path / "summary.csv"
-    tables.summarize(tables.collect(paths)).to_csv(summary_path, index=False)
+    summarize(collect(paths)).to_csv(summary_path, index=False)
     png, pdf = tmp_path / "cd.png", tmp_path / "cd.pdf"
     smk = FakeSnakemake(input={"summary": str(summary_path)}, output={"png": str(png), "pdf": str(pdf)},
                         log=tmp_path / "cd.log", params={"method_entries": entries})
     namespace = runpy.run_path(str(SCRIPTS / "plot_critical_difference.py"), init_globals={"snakemake": smk})
     assert png.stat().st_size > 5_000
-    analyses = statistics.rank_analyses(pd.read_csv(summary_path), methods=paper)
+    analyses = rank_analyses(pd.read_csv(summary_path), methods=paper)
     assert [a.k for a in analyses] == [4, 4] and all(set(a.avg_rank.index) == set(paper) for a in analyses)
     assert namespace is not None
     assert "ranked ['erm', 'lds', 'ranksim', 'mex'] within each backbone" in (tmp_path / "cd.log").read_text()

@@ -1,7 +1,6 @@
 """The backbone contract: a structure (or composition) batch in, one d-dimensional vector per material out.
 
-Backbones never own a prediction head; the training method does (SPEC §3), so every method runs on every
-backbone.
+Backbones never own a prediction head; the training method does, so every method runs on every backbone.
 """
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from torch import nn
 
 class Backbone(nn.Module):
     #: "composition": the batch carries ``x`` [B, F] (Magpie features);
-    #: "graph": the batch is a torch_geometric Batch of periodic graphs (see extrapbench.graphs).
+    #: "graph": the batch is a torch_geometric Batch of periodic graphs (see extrapbench.data.graphs).
     input_kind: str = "composition"
     #: size of the representation returned by forward()
     out_dim: int

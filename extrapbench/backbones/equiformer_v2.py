@@ -3,7 +3,7 @@
 The wrapped model is ``fairchem.core.models.equiformer_v2.equiformer_v2.EquiformerV2Backbone``
 (fairchem-core 1.10), built with ``otf_graph=False, use_pbc=True, regress_forces=False``: it reads
 ``edge_index``, ``cell_offsets`` and ``neighbors`` from the batch (made by
-``extrapbench.graphs.build_graphs``) and computes the edge vectors as ``pos[j] + cell_offsets @ cell -
+``extrapbench.data.graphs.build_graphs``) and computes the edge vectors as ``pos[j] + cell_offsets @ cell -
 pos[i]`` (``GraphModelMixin.generate_graph`` -> ``get_pbc_distances``). Edges are used as directed
 messages j -> i, as given.
 
@@ -30,8 +30,8 @@ Properties inherited from fairchem, worth knowing:
 Nothing is downloaded: the Wigner-D helper tensor ``Jd.pt`` ships inside the fairchem wheel and is read
 from the package directory; no scale files exist for EquiformerV2. No fairchem code is patched.
 
-fairchem is imported when a backbone is constructed (after ``extrapbench.scatter_shims.install()``), not when
-this module is imported, so the registry can list backbones where fairchem is not installed.
+fairchem is imported when a backbone is constructed (after ``extrapbench.workarounds.scatter_shims.install()``),
+not when this module is imported, so the registry can list backbones where fairchem is not installed.
 
 Graph/model consistency: build the graphs with this backbone's ``cutoff`` and ``max_neighbors``
 (``backbone.cutoff``, ``backbone.max_neighbors``); a batch with edges longer than ``cutoff`` is refused.

@@ -2,7 +2,7 @@
 
 The wrapped model is ``fairchem.core.models.painn.painn.PaiNNBackbone`` (fairchem-core 1.10), built with
 ``otf_graph=False, use_pbc=True, regress_forces=False``: it reads ``edge_index``, ``cell_offsets`` and
-``neighbors`` from the batch (made by ``extrapbench.graphs.build_graphs``) instead of searching neighbours
+``neighbors`` from the batch (made by ``extrapbench.data.graphs.build_graphs``) instead of searching neighbours
 itself, and computes the edge vectors as ``pos[j] + cell_offsets @ cell - pos[i]``
 (``GraphModelMixin.generate_graph`` -> ``get_pbc_distances``). PaiNN then re-symmetrises the edge set
 (keeps edges with j < i, mirrors them) because its message passing needs each edge's counter-edge.
@@ -11,8 +11,8 @@ Representation: the invariant (scalar) per-atom features ``node_embedding`` [N, 
 last interaction block, averaged over the atoms of each structure -> [B, hidden_channels]. The vector
 features ``node_vec`` are not pooled (they are not rotation-invariant).
 
-fairchem is imported when a backbone is constructed (after ``extrapbench.scatter_shims.install()``), not when
-this module is imported, so the registry can list backbones where fairchem is not installed.
+fairchem is imported when a backbone is constructed (after ``extrapbench.workarounds.scatter_shims.install()``),
+not when this module is imported, so the registry can list backbones where fairchem is not installed.
 
 Graph/model consistency: build the graphs with this backbone's ``cutoff`` and ``max_neighbors``
 (``backbone.cutoff``, ``backbone.max_neighbors``). fairchem's radial basis has a polynomial envelope that

@@ -1,9 +1,9 @@
 """SchNet backbone from torch_geometric's building blocks, on the same precomputed periodic graphs.
 
-A fast graph backbone for CPU runs and tests (SPEC §3 "cheap backbones"). It uses PyG's SchNet pieces
+A fast graph backbone for CPU runs and tests (not one of paper A's backbones). It uses PyG's SchNet pieces
 (``GaussianSmearing``, ``InteractionBlock`` with its cosine-cutoff continuous filter) but not PyG's
 ``SchNet`` model, whose neighbour search (``radius_graph``) is non-periodic and needs torch-cluster: edges
-come from ``extrapbench.graphs`` instead, in fairchem's convention (row 0 = neighbour j, row 1 = centre i,
+come from ``extrapbench.data.graphs`` instead, in fairchem's convention (row 0 = neighbour j, row 1 = centre i,
 edge vector ``pos[j] + cell_offsets @ cell - pos[i]``), which is also PyG's source -> target flow.
 
 Edge lengths are recomputed from ``pos`` on every forward pass (not read from ``batch.distances``), so a

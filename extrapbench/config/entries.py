@@ -40,6 +40,31 @@ def schema_errors(config: Dict[str, Any], schema: Dict[str, Any]) -> List[str]:
     return messages
 
 
+def with_schema_defaults(config: Any, schema: Dict[str, Any], root: Dict[str, Any] | None = None) -> Any:
+    """`config` with every `default:` of the schema filled in where the key is absent, recursively (objects under
+    `properties`, the values of a mapping under `additionalProperties`, `$ref`s into `definitions`). The schema is
+    the one place a default is written; the workflow reads the filled config and never states a default itself."""
+    import copy
+
+    root = schema if root is None else root
+    if "$ref" in schema:
+        schema = {**root["definitions"][schema["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in schema.items()
+                                                                               if k != "$ref"}}
+    if not isinstance(config, dict) or schema.get("type") != "object":
+        return config
+    filled = dict(config)
+    for key, sub in (schema.get("properties") or {}).items():
+        if key not in filled and "default" in sub:
+            filled[key] = copy.deepcopy(sub["default"])
+        if key in filled:
+            filled[key] = with_schema_defaults(filled[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(filled) - set(schema.get("properties") or {}):
+            filled[key] = with_schema_defaults(filled[key], extra, root)
+    return filled
+
+
 #: keys of a `methods:` entry that are training settings for that method, not its hyper-parameters
 METHOD_TRAIN_KEYS = ("train", "train_by_task")
 

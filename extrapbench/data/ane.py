@@ -98,7 +98,7 @@ def _check_digest(archive: Path, url: str, expected: str | None) -> None:
 
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     if expected is None:
-        print(f"warning: {url}: sha256 {digest} not verified (no digest pinned: extrapbench.ane_data."
+        print(f"warning: {url}: sha256 {digest} not verified (no digest pinned: extrapbench.data.ane."
               f"ANE_ARCHIVE_SHA256)", flush=True)
     elif digest != expected.lower():
         raise ValueError(f"the archive's sha256 is {digest}, expected {expected}: refused (a changed or tampered "

@@ -134,7 +134,7 @@ def dataset_source_digest(name: str, data_home: str | os.PathLike, ane_data_home
 
     A matminer file not downloaded yet stands for matminer's own sha256 of it (the digest matminer checks the
     download against), so the first download does not change the value and rebuild everything once more. Paper
-    B's files have no pinned digest (extrapbench.ane_data): missing ones read "absent", so a download of them is
+    B's files have no pinned digest (extrapbench.data.ane): missing ones read "absent", so a download of them is
     followed by one rebuild; the repository ships them."""
     if name in ANE_DATASETS:
         from extrapbench.data.ane import FILES_OF
@@ -177,7 +177,7 @@ def standardize_dataset(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 def builtin_targets(name: str) -> list[str]:
     """The target columns the built-in tasks read from dataset `name` (a config's own task_definitions are
-    checked by the split job, extrapbench.split_summary.task_table)."""
+    checked by the split job, extrapbench.splits.task_split.task_table)."""
     from extrapbench.tasks import BUILTIN_TASKS
 
     return sorted({task.target for task in BUILTIN_TASKS.values() if task.dataset == name})

@@ -184,7 +184,7 @@ def check_graph_batch(batch, cutoff: float, model_name: str) -> None:
 
 
 def mean_pool(node_features: torch.Tensor, batch_index: torch.Tensor, num_graphs: int) -> torch.Tensor:
-    """Per-graph mean of per-atom features (intensive properties, SPEC §3): [N, F] -> [B, F]."""
+    """Per-graph mean of per-atom features (the properties are intensive, so atoms are averaged): [N, F] -> [B, F]."""
     sums = node_features.new_zeros(num_graphs, node_features.shape[1])
     sums = sums.index_add(0, batch_index, node_features)
     counts = torch.bincount(batch_index, minlength=num_graphs).clamp(min=1).to(node_features.dtype)

@@ -1,4 +1,5 @@
-"""Evaluation metrics (SPEC §6); the per-run evaluation that writes ``metrics.json`` is extrapbench.evaluation.
+"""Evaluation metrics (docs/benchmark.md, "Metrics"); the per-run evaluation that writes ``metrics.json`` is
+extrapbench.evaluation.runs.
 
 All metric functions take 1-D arrays of true and predicted labels in transformed-target units (the units the
 split files and ``predictions.csv`` use) and return plain Python floats.
@@ -11,10 +12,10 @@ Conventions chosen here, because neither paper states them:
 * ``spearman`` returns NaN when either array is constant (the rank correlation is undefined; scipy would warn
   and return NaN too). ``r2`` returns NaN when the true labels are constant (zero total variance).
 * Extrapolative-sample detection (``detection_scores``) uses strict inequalities against the train range and
-  treats degenerate cases as documented in its docstring. In ``extrapbench.evaluation.run_metrics`` recall is measured on val ∪ test
-  (the paper's Figure 5) and precision / F1 on train ∪ val ∪ test, where a train sample predicted beyond the
-  train range is a false positive; on val ∪ test alone every sample of a range split is extrapolative, so
-  precision would be 1 by construction. Without train predictions precision and F1 are null.
+  treats degenerate cases as documented in its docstring. In ``extrapbench.evaluation.runs.run_metrics`` recall
+  is measured on val ∪ test (the paper's Figure 5) and precision / F1 on train ∪ val ∪ test, where a train sample
+  predicted beyond the train range is a false positive; on val ∪ test alone every sample of a range split is
+  extrapolative, so precision would be 1 by construction. Without train predictions precision and F1 are null.
 * ``detect_recall_release`` is the recall as the MEX authors' release computes it (``release_detection_recall``),
   next to ours: on val ∪ test, against the held-out labels' inner edge instead of the train range.
 """
@@ -28,9 +29,9 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-#: GM's stand-in for an exactly-zero error, which would send log() to -inf (SPEC §6). As the MEX authors' release
-#: (compute_res_metric.py) does, only exact zeros are replaced: an error between 0 and 1e-10 is kept as it is
-#: (SPEC §6's max(|y - ŷ|, 1e-10) would raise it to 1e-10).
+#: GM's stand-in for an exactly-zero error, which would send log() to -inf. As the MEX authors' release
+#: (compute_res_metric.py) does, only exact zeros are replaced: an error between 0 and 1e-10 is kept as it is (a
+#: floor of max(|y - ŷ|, 1e-10) would raise it to 1e-10).
 GM_ERROR_FLOOR = 1e-10
 
 #: Keys of ``metrics.json`` besides the run identifiers, in the order they are written.
@@ -128,10 +129,10 @@ def detection_scores(y_true, y_pred, train_min: float, train_max: float, side: s
     """Recall, precision and F1 of detecting extrapolative samples from the model's predictions.
 
     Pass the samples to score (``run_metrics`` passes val ∪ test for recall and train ∪ val ∪ test for
-    precision, so that in-range samples can be false positives). A sample is *truly extrapolative* when its true label lies strictly beyond
-    the train range on the task's side (y > train_max for "top", y < train_min for "bottom"); for the
-    range splits of SPEC §2 every val/test sample is. It is *detected* when its prediction lies strictly
-    beyond the train range on that side. The paper's Figure 5 reports recall.
+    precision, so that in-range samples can be false positives). A sample is *truly extrapolative* when its true
+    label lies strictly beyond the train range on the task's side (y > train_max for "top", y < train_min for
+    "bottom"); for the range splits (extrapbench/splits/range.py) every val/test sample is. It is *detected* when
+    its prediction lies strictly beyond the train range on that side. The paper's Figure 5 reports recall.
 
     Degenerate cases (documented choices):
 

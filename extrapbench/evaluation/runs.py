@@ -1,6 +1,6 @@
-"""One run's files -> its ``metrics.json`` (SPEC §6 metrics of extrapbench.metrics), and the checks that keep a
-wrong or partial run out of the tables: predictions that do not match the split, a checkpoint that is not a
-complete archive (both removed, so that a plain rerun retrains the run) and a run that diverged (kept, flagged).
+"""One run's files -> its ``metrics.json`` (the metrics of extrapbench.evaluation.metrics), and the checks that
+keep a wrong or partial run out of the tables: predictions that do not match the split, a checkpoint that is not
+a complete archive (both removed, so that a plain rerun retrains the run) and a run that diverged (kept, flagged).
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """ANE (paper B: Na & Park, "Nonlinearity encoding for extrapolation of neural networks", KDD 2022).
 
 ANE learns an embedding in which the target is (close to) a linear function of the representation, then fits an
-ordinary regression model on that embedding. Two stages inside one training job (``stages``; run.py runs the
-full protocol once per stage, each with a fresh optimiser, early stopping and best-val weights):
+ordinary regression model on that embedding. Two stages inside one training job (``stages``;
+extrapbench.training.loop.train_stages runs the full protocol once per stage, each with a fresh optimiser, early
+stopping and best-val weights):
 
 1. ``embedding``: e = φ(x) = L2-normalise(projection(backbone(x))) (projection: a 2-layer MLP) is trained so
    that embedding distances match label distances,
@@ -15,7 +16,7 @@ full protocol once per stage, each with a fresh optimiser, early stopping and be
    The head reads the embedding φ(x) only: in the paper the prediction model takes the embedded input, not
    the label (the label is its target).
 
-Choices where paper and SPEC leave room (documented, not departures):
+Choices where paper B leaves room (documented, not departures):
 * pairs: all B(B-1)/2 distinct pairs of a shuffled batch, i.e. every random pair the batch offers; the same
   expectation as drawing random pairs, with less variance at negligible cost (B x B distances). The val
   selection loss uses all pairs of the whole val set (chunked), so it does not depend on the val loader's
@@ -23,19 +24,19 @@ Choices where paper and SPEC leave room (documented, not departures):
 * a perfect isometry is impossible on the sphere (three collinear label values cannot be three points of a
   sphere at those chord distances), so stage 1 minimises, never zeroes, the loss for more than two distinct
   labels; `pair_distance_loss` itself is exactly 0 for any embedding with matching distances.
-* the head predicts the standardised target like every method here; the L1 loss follows SPEC §4 / paper B.
+* the head predicts the standardised target like every method here; the L1 loss follows paper B.
 * embedding_dim 64 and the 128-wide hidden layers are this benchmark's choice (the paper's widths are set per
   application); they are hyper-parameters.
 
 The authors' public code (github.com/ngs00/ane, materials_property_prediction/dml.py), read against the above:
 * it compares *squared* distances, (||e_i - e_j||^2 - (y_i - y_j)^2)^2. ``pair_distance: squared`` runs that
-  form; the default ``euclidean`` is the form SPEC §4 states. Both are 0 exactly when embedding distances equal
-  label distances; the squared form weighs far pairs more.
+  form; the default ``euclidean`` is the form docs/benchmark.md ("ANE") states. Both are 0 exactly when embedding
+  distances equal label distances; the squared form weighs far pairs more.
 * it draws one random partner per sample (a permutation of the batch); we use every pair (above).
 * its prediction model is an MLP on the embedding alone, trained with L1 — as here (the label is the target,
   not an input).
-* it trains each stage for a fixed 500 epochs with Adam; here both stages follow SPEC §5's protocol (AdamW,
-  early stopping, best-val weights), like every method, so the comparison is fair.
+* it trains each stage for a fixed 500 epochs with Adam; here both stages follow paper A's training protocol
+  (AdamW, early stopping, best-val weights; docs/benchmark.md), like every method, so the comparison is fair.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ class ANE(Method):
         "projection_hidden_dim": 128,    # projection: 2-layer MLP from the backbone's z to e
         "head_hidden_dim": 128,          # stage-2 head: 2-layer MLP on e
         "loss": "l1",                    # stage-2 loss: l1 (paper B) | mse
-        "pair_distance": "euclidean",    # stage-1 distances: euclidean (SPEC §4) | squared (the authors' code)
+        "pair_distance": "euclidean",    # stage-1 distances: euclidean (the default form) | squared (the authors' code)
     }
     hparam_specs = {"embedding_dim": Integer(min=1), "projection_hidden_dim": Integer(min=1),
                     "head_hidden_dim": Integer(min=1), "loss": Choice("l1", "mse"),

@@ -13,7 +13,7 @@ initialised at `init_noise_sigma` and trained in its own optimiser group with le
 no weight decay and ``"scheduled": False`` (ReduceLROnPlateau leaves its learning rate alone).
 
 `learn_sigma: false` keeps sigma fixed at `init_noise_sigma` (a buffer, in no optimiser group; `sigma_lr` is
-then unused). That is what the MEX authors ran (AUTHORS_RELEASE.md): their BMC loss module owns
+then unused). That is what the MEX authors ran: their release's BMC loss module owns
 ``noise_sigma = Parameter(1.0)``, but their trainer builds the optimiser from the model's parameters only
 (``base_trainer.load_optimizer``), so sigma never moves from 1.0 (normalised label units); their loss is the same
 BMC cross-entropy scaled by 2 sigma^2, averaged over the batch. The paper (and the default, `true`) learns it.
@@ -32,7 +32,7 @@ initialisation) and
           + log sum_k phi_k N(y_hat; mu_k, v_k + sigma^2) ] * (2 sigma^2).detach()
 
 (additive constants dropped). The mixture comes from the training labels, like LDS's histogram: from
-`train_batch_sampler(labels, ...)` (run.py) or, failing that, lazily from ``train_loader.dataset`` in
+`train_batch_sampler(labels, ...)` (extrapbench.training.run) or, failing that, lazily from ``train_loader.dataset`` in
 `on_epoch_start`; it lives in fixed-size buffers. The paper fits its GMM offline with scikit-learn (K = 8 in
 the released IMDB-WIKI-DIR preprocessing, 16 for NYUD2-DIR's depth); here a small EM in numpy avoids the
 dependency. The module is named after ``balanced_mse``: looking up ``balanced_mse_gai`` falls back to scanning

@@ -60,7 +60,8 @@ class Method(nn.Module):
     #: default hyper-parameters; config values override them, unknown keys are an error
     defaults: Dict[str, Any] = {}
     #: what each hyper-parameter may be (extrapbench.hparams: type and range), checked in the config before any job
-    #: runs and by run.py before a run builds the method; a key without a spec is checked against its default's type
+    #: runs and by extrapbench.training.run before a run builds the method; a key without a spec is checked against
+    #: its default's type
     hparam_specs: Dict[str, Any] = {}
     #: training stages, run in order
     stages: Tuple[str, ...] = ("main",)
@@ -109,8 +110,9 @@ class FitsLabelDistribution:
     """Mixin (listed before the method's base class) for a method that fits something to the whole train-label
     distribution before it trains: LDS's smoothed histogram, DenseWeight's KDE, BalancedMSE-GAI's mixture.
 
-    `extrapbench.run` hands it every standardised train label through `train_batch_sampler`; a loop that does not
-    (a test's own `training.train` on hand-made loaders) gets the fit at the first epoch, from the loader's dataset.
+    `extrapbench.training.run` hands it every standardised train label through `train_batch_sampler`; a loop that
+    does not (a test's own `training.loop.train` on hand-made loaders) gets the fit at the first epoch, from the
+    loader's dataset.
     The class defines `fit_label_distribution(labels)` (array-like [N]) and names its bool buffer in
     `label_fit_flag`; `fits_labels` may switch the fit off (FDS without its LDS part)."""
 

@@ -37,7 +37,7 @@ caller's batch is never modified:
   different composition is a different material), so this is a feature-space corruption in the style of
   tabular contrastive learning.
 
-As the MEX authors ran it (AUTHORS_RELEASE.md; their ``modules/loss.py`` ConRLoss, a copy of the ConR
+As the MEX authors ran it (their release's ``modules/loss.py`` ConRLoss, a copy of the ConR
 authors' IMDB-WIKI loss, called with the pooled EquiformerV2 features, the normalised targets and the
 predictions of one clean batch): ``views: one_clean`` — no augmentation, each anchor is contrasted with the other
 members of its own batch (the diagonal is excluded from the positives), one forward pass feeding both the
@@ -55,7 +55,7 @@ authors' code (BorealisAI/ConR, AgeDB setting: raw ages, L1 loss in years): w = 
 beta = 4 — with an age std of about a decade, one year is ~0.1 std, 0.01 per year ~0.1 per std, and beta = 4
 against an L1 loss in years is beta = 0.4 against one in stds (the regulariser is unit-free, the regression loss
 is divided by the label std, and Adam's steps do not change when the whole loss is scaled); `beta: 4` (the
-demo configs' `conr_beta4` ablation) runs the authors' number unconverted — and tau = 0.07: the README lists
+demo configs' `conr_beta4` ablation) runs the authors' number unconverted — and tau = 0.07: their README lists
 0.2, but the released AgeDB loss overrides it with 0.07, which is also the IMDB-WIKI and NYUD2 default. The
 denominator follows the paper's formula (positives plus weighted negatives); the authors' code also adds
 exp(0) = 1 for every non-positive entry, negligible at tau = 0.07.

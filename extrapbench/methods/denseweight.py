@@ -13,7 +13,7 @@ densest label has p' = 1 and the sparse tails p' near 0), alpha sets how strongl
 and the division makes the weights average 1 over the training set. The loss is the batch mean of
 weight x per-sample loss.
 
-What the MEX authors ran as "LDS" is this (AUTHORS_RELEASE.md; their ``datasets/lmdb_dataset.py`` fits
+What the MEX authors ran as "LDS" is this (their release's ``datasets/lmdb_dataset.py`` fits
 ``DenseWeight(alpha=1.0)`` from the ``denseweight`` package on all training targets and attaches each sample's
 weight, which their loss multiplies into the per-sample MAE): hence `alpha: 1` is the release's setting and the
 default here. The details follow that package:
@@ -28,7 +28,7 @@ default here. The details follow that package:
   below 1e-3 of the peak, so the grid minimum is ~0 as in the package);
 * epsilon = 1e-6.
 
-Where the density comes from: `train_batch_sampler(labels, ...)`, which `extrapbench.run` calls with all
+Where the density comes from: `train_batch_sampler(labels, ...)`, which `extrapbench.training.run` calls with all
 standardised training labels before training (batches stay shuffled), or failing that, the first
 `on_epoch_start` reads ``train_loader.dataset`` (as LDS does). The grid and its weights live in fixed-size
 buffers, so checkpoints carry them.

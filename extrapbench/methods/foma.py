@@ -22,7 +22,7 @@ Departures, on purpose:
 * k is the smallest count whose share is >= ρ, so the singular value that crosses ρ is kept and k >= 1. The
   release scales every value whose cumulative share exceeds ρ, including the crossing one; when s_1 alone
   explains more than ρ it scales them all, which is a uniform shrink of [Z | Y] (a label-rescaling, not a
-  tangent-plane augmentation). SPEC §4: "keep the leading ones that explain ρ of the energy".
+  tangent-plane augmentation). Here the leading values that explain ρ of the energy are always kept.
 * gradients: by default the singular basis is treated as a constant. Scaling the tail by λ equals
   A~ = λ A + (1 - λ) A V_k V_k^T, and with V_k detached the gradient reaches the backbone through that linear
   map. Back-propagating through the SVD itself (``differentiable_svd: true``, the paper's "fully

@@ -12,9 +12,9 @@ with each training sample's loss weighted by the inverse of the *effective* labe
 4. a sample's weight is 1 / effective density of its bin, rescaled so that the weights average 1 over the
    training set; the loss is the mean of weight x per-sample loss.
 
-Where the histogram comes from: `train_batch_sampler(labels, ...)`, which `extrapbench.run` calls with all
+Where the histogram comes from: `train_batch_sampler(labels, ...)`, which `extrapbench.training.run` calls with all
 standardised training labels before training (the method returns None there: batches stay shuffled); when
-training is driven without it (e.g. `extrapbench.training.train` on hand-made loaders), `on_epoch_start` reads
+training is driven without it (e.g. `extrapbench.training.loop.train` on hand-made loaders), `on_epoch_start` reads
 the labels from ``train_loader.dataset`` the first time (without iterating the loader, so the loader's random
 state and `drop_last` play no part). The per-bin weights live in a buffer of fixed size (the number of bins is
 known from the train range at construction), so checkpoints and resumed runs carry them. Val / test labels

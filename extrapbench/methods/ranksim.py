@@ -30,10 +30,10 @@ change when the whole loss is multiplied by a constant, so the authors' balance 
 L1_std + (100 / std_age) R here; with an age std of about a decade (the convention ConR's and C-Mixup's
 defaults use too) the default is gamma = 10. Kept at 100 in standardised units, the regulariser outweighs the
 regression loss ten times more than the authors meant (on the demo's phonon tasks a seed then stopped early
-without learning the regression; benchmarks/NOTES.md). SPEC §4 quotes the authors' number (gamma ~ 100);
-`gamma: 100` runs it, and the demo configs carry it as the `ranksim_gamma100` ablation.
+without learning the regression; benchmarks/NOTES.md). `gamma: 100` runs the authors' number unconverted, and
+the demo configs carry it as the `ranksim_gamma100` ablation.
 
-As the MEX authors ran it (AUTHORS_RELEASE.md; their ``modules/loss.py`` RankSimLoss, from the RankSim
+As the MEX authors ran it (their release's ``modules/loss.py`` RankSimLoss, from the RankSim
 authors' code, and ``run_scripts/train_eqv2_ranksim-lamda=2-w=1.sh``): interpolation lambda 2 and weight 1
 against the L1 loss in normalised label units, on the mean-pooled EquiformerV2 features (the input of their
 2-layer head, as z is here): ``gamma: 1.0, interpolation_lambda: 2.0`` selects it. Their wrapper switches the

@@ -1,4 +1,4 @@
-"""Reference predictors: what a trained model's extrapolation error has to beat (issue 21).
+"""Reference predictors: what a trained model's extrapolation error has to beat (docs/benchmark.md).
 
 A reference predictor needs no training loop and no backbone; it sees what every method sees (the train labels,
 the val labels through early stopping, the Magpie features of the composition backbone) and predicts every

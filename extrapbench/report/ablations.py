@@ -4,41 +4,22 @@ with: :mod:`extrapbench.report.method_sets`)."""
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from extrapbench.report.method_sets import MethodSets
-from extrapbench.report.summary import HIGHER_IS_BETTER, METRIC_LABELS, MISSING, std_note
 from extrapbench.naming import display_name, order_backbones, order_tasks
-from extrapbench.report.text_table import TextTable, write_table_files
+from extrapbench.report.format import mean_std_cell
+from extrapbench.report.io import write_table_files
+from extrapbench.report.method_sets import MethodSets
+from extrapbench.report.significance import paired_t
+from extrapbench.report.summary import HIGHER_IS_BETTER, METRIC_LABELS, MISSING, mean_std, std_note
+from extrapbench.report.text_table import TextTable
 
 COLUMNS = ["metric", "task", "backbone", "entry", "reference", "leaky", "n_seeds", "entry_mean", "entry_std",
            "reference_mean", "reference_std", "n_pairs", "delta", "direction", "t_statistic", "p_value", "note"]
-
-
-def paired_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
-    """``scipy.stats.ttest_rel(x, y)``'s t and two-sided p, with why there is none (fewer than two pairs, or the
-    same difference on every pair)."""
-    if len(x) < 2:
-        return math.nan, math.nan, f"{len(x)} paired seed(s): no test"
-    if np.ptp(x - y) == 0:
-        return math.nan, math.nan, "identical difference on every seed: t undefined"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ttest_rel(x, y)
-    return float(result.statistic), float(result.pvalue), ""
-
-
-def _stats(values: pd.Series, ddof: int) -> tuple[float, float]:
-    values = values.dropna()
-    if values.empty:
-        return math.nan, math.nan
-    return float(values.mean()), float(values.std(ddof=ddof)) if len(values) > 1 else math.nan
 
 
 def ablation_frame(runs: pd.DataFrame, sets: MethodSets, metric: str = "mae", std_ddof: int = 1,
@@ -69,20 +50,14 @@ def ablation_frame(runs: pd.DataFrame, sets: MethodSets, metric: str = "mae", st
                     note = f"{reference} not run here"
                 direction = (MISSING if pd.isna(delta) else "equal" if delta == 0
                              else "better" if (delta > 0) == higher else "worse")
-                entry_mean, entry_std = _stats(values, std_ddof)
-                ref_mean, ref_std = _stats(ref, std_ddof)
+                entry_mean, entry_std = mean_std(values, std_ddof)
+                ref_mean, ref_std = mean_std(ref, std_ddof)
                 rows.append({"metric": metric, "task": task, "backbone": backbone, "entry": entry,
                              "reference": reference, "leaky": entry in sets.leaky,
                              "n_seeds": int(values.notna().sum()), "entry_mean": entry_mean, "entry_std": entry_std,
                              "reference_mean": ref_mean, "reference_std": ref_std, "n_pairs": len(seeds),
                              "delta": delta, "direction": direction, "t_statistic": t, "p_value": p, "note": note})
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def _cell(mean: float, std: float, decimals: int) -> str:
-    if pd.isna(mean):
-        return MISSING
-    return f"{mean:.{decimals}f}({MISSING if pd.isna(std) else f'{std:.{decimals}f}'})"
 
 
 def ablation_table(frame: pd.DataFrame, metric: str, std_ddof: int = 1, decimals: int = 3,
@@ -98,7 +73,8 @@ def ablation_table(frame: pd.DataFrame, metric: str, std_ddof: int = 1, decimals
         p_text = f"{r.p_value:.3g}" if not pd.isna(r.p_value) else ("n/a: " + r.note if r.note else "n/a")
         cells.append(["" if same else r.task, "" if same else display_name(r.backbone), entry,
                       display_name(r.reference) if r.reference else "none",
-                      _cell(r.entry_mean, r.entry_std, decimals), _cell(r.reference_mean, r.reference_std, decimals),
+                      mean_std_cell(r.entry_mean, r.entry_std, decimals),
+                      mean_std_cell(r.reference_mean, r.reference_std, decimals),
                       MISSING if pd.isna(r.delta) else f"{r.delta:+.{decimals}f}", str(r.n_pairs), p_text])
         previous = (r.task, r.backbone)
     direction = "higher is better" if HIGHER_IS_BETTER.get(metric, False) else "lower is better"

@@ -4,7 +4,7 @@ table.
 
 One row per (task, backbone, method): the method's test MAE mean(std) over seeds, then for each comparison
 (ERM, ``ref: Edge (train)``) the mean per-seed difference (method − comparator) and the two-sided p of a paired
-t-test over the seeds both ran (:func:`extrapbench.report.statistics.paired_tests`, scipy's ``ttest_rel``).
+t-test over the seeds both ran (:func:`extrapbench.report.significance.paired_tests`, scipy's ``ttest_rel``).
 
 The edge constant predicts the same value on every seed, so its test MAE is one number per (task, backbone) and
 the paired test against it is a one-sample t-test of the method's per-seed MAE against that number: it asks
@@ -17,10 +17,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from extrapbench.report.references import EDGE_REFERENCE, REFERENCE_PREFIX, _cell, _mean_std
-from extrapbench.report.statistics import _num, _p, paired_tests
-from extrapbench.report.summary import MISSING, std_note
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
+from extrapbench.report.format import format_num, format_p, mean_std_cell
+from extrapbench.report.references import EDGE_REFERENCE, REFERENCE_PREFIX
+from extrapbench.report.significance import paired_tests
+from extrapbench.report.summary import MISSING, mean_std, std_note
 from extrapbench.report.text_table import TextTable
 
 ERM = "erm"
@@ -69,18 +70,19 @@ def beats_table(runs: pd.DataFrame, methods: Sequence[str], task_order: Sequence
                 mae = block.loc[block["method"] == method, "mae"]
                 if mae.empty:
                     continue
-                mean, std = _mean_std(mae, std_ddof)
+                mean, std = mean_std(mae, std_ddof)
                 # ERM has no row against itself: reindex gives it (and any method without ERM runs) NaNs
                 erm_row = versus_erm.reindex([(task, backbone, method)]).iloc[0]
                 edge_row = versus_edge.loc[(task, backbone, method)]
                 erm_diff, erm_p = erm_row["mean_diff"], erm_row["p_value"]
                 edge_diff, edge_p = edge_row["mean_diff"], edge_row["p_value"]
                 versus_erm_cells = ([MISSING, MISSING, "(ERM)"] if method == erm else
-                                    [_num(erm_diff, decimals, signed=True), _p(erm_p),
+                                    [format_num(erm_diff, decimals, signed=True), format_p(erm_p),
                                      _verdict(erm_diff, erm_p, alpha)])
                 row = [task, display_name(backbone), display_name(method), str(int(mae.notna().sum())),
-                       _cell(mean, std, decimals), *versus_erm_cells,
-                       _num(edge_diff, decimals, signed=True), _p(edge_p), _verdict(edge_diff, edge_p, alpha)]
+                       mean_std_cell(mean, std, decimals), *versus_erm_cells,
+                       format_num(edge_diff, decimals, signed=True), format_p(edge_p),
+                       _verdict(edge_diff, edge_p, alpha)]
                 for column, p in ((6, erm_p), (9, edge_p)):
                     if not pd.isna(p) and p < alpha:
                         bold.add((len(cells), column))

@@ -11,10 +11,12 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import MISSING
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
-from extrapbench.report.text_table import PathLike, TextTable, _fmt, _fmt_range, _read_json
-from extrapbench.report.variants import _mex_entries, read_run_provenance
+from extrapbench.report.format import fmt, fmt_range
+from extrapbench.report.io import PathLike, read_json
+from extrapbench.report.summary import MISSING
+from extrapbench.report.text_table import TextTable
+from extrapbench.report.variants import mex_entries, read_run_provenance
 
 #: MEX's default candidate range (``extrapbench.methods.mex``): the release's fixed prior.
 DEFAULT_CANDIDATE_RANGE = "prior"
@@ -30,26 +32,28 @@ _CANDIDATE_RANGE_LABELS = {
 }
 
 
-
 # ----------------------------------------------------------------------------------------------------------
 # Candidate-range ablation
 # ----------------------------------------------------------------------------------------------------------
 
-def _config_differences(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
+def config_differences(a: Mapping, b: Mapping, prefix: str = "") -> list[str]:
+    """The keys (``prefix`` before each) whose values differ between two hyper-parameter mappings, leaving out
+    the keys that only choose the candidate range (:data:`RANGE_KEYS`)."""
     keys = sorted((set(a) | set(b)) - set(RANGE_KEYS))
     return [prefix + k for k in keys if a.get(k) != b.get(k)]
 
 
-def _reference_entry(entry: pd.Series, candidates: pd.DataFrame) -> tuple[str | None, list[str]]:
-    """The leak-free entry to compare ``entry`` with: a train_margin entry of the same task and backbone whose
-    hyper-parameters equal the entry's apart from the range keys; else one with the same score module (MEX's
-    own entry "mex" first); else none. Returns (method, differing hyper-parameters)."""
+def range_reference_entry(entry: pd.Series, candidates: pd.DataFrame) -> tuple[str | None, list[str]]:
+    """The leak-free entry to compare ``entry`` with, among ``candidates`` (the task and backbone's MEX entries
+    of the first range kind of :data:`REFERENCE_CANDIDATE_RANGES` that ran): one whose hyper-parameters equal the
+    entry's apart from the range keys; else one with the same score module (MEX's own entry "mex" first); else
+    none. Returns (method, differing hyper-parameters)."""
     if candidates.empty:
         return None, []
 
     def differences(other: pd.Series) -> list[str]:
-        return (_config_differences(entry["method_config"], other["method_config"])
-                + _config_differences(entry["train_config"], other["train_config"], "train."))
+        return (config_differences(entry["method_config"], other["method_config"])
+                + config_differences(entry["train_config"], other["train_config"], "train."))
 
     scored = [(len(differences(c)), c["score"] != entry["score"], c["method"] != "mex", c["method"], c)
               for _, c in candidates.iterrows()]
@@ -70,7 +74,7 @@ def read_test_labels(predictions_paths: Iterable[PathLike], split_summaries: Map
     """{(task, backbone, method, seed): test labels (transformed units)} from the runs' ``predictions.csv``
     (``.../runs/{task}/{backbone}/{method}/seed{seed}/predictions.csv``: columns split, y_true). A file whose task's
     split summary is in ``split_summaries`` ({task: split JSON}) is checked against it first
-    (extrapbench.evaluation.check_predictions: a truncated file is refused, naming it)."""
+    (extrapbench.evaluation.runs.check_predictions: a truncated file is refused, naming it)."""
     from extrapbench.evaluation.runs import check_predictions
 
     split_summaries = split_summaries or {}
@@ -121,12 +125,12 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
     of test labels outside [l, u] (``test_unreachable_share``): labels the search cannot reach at all."""
     if not isinstance(provenance, pd.DataFrame):
         provenance = read_run_provenance(provenance)
-    mex = _mex_entries(provenance)
+    mex = mex_entries(provenance)
     if mex.empty:
         raise ValueError("no run of a MEX entry among the provenance records")
     test_ranges, splits = {}, {}
     for path in split_json_paths or []:
-        split = _read_json(path)
+        split = read_json(path)
         splits[split.get("task", Path(path).stem)] = split
         test_ranges[split.get("task", Path(path).stem)] = (split["test"]["min"], split["test"]["max"])
     test_labels = read_test_labels(predictions_paths or [], splits)
@@ -160,7 +164,7 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
                 mean = by_key.loc[key, mean_column] if key in by_key.index else math.nan
                 std = by_key.loc[key, std_column] if key in by_key.index and std_column in by_key else math.nan
                 n_seeds = by_key.loc[key, "n_seeds"] if key in by_key.index else 0
-                reference, differs = _reference_entry(entry, references)
+                reference, differs = range_reference_entry(entry, references)
                 ref_key = (task, backbone, reference)
                 ref_mean = by_key.loc[ref_key, mean_column] if reference and ref_key in by_key.index else math.nan
                 record = {"task": task, "backbone": backbone, "method": method, "score": entry["score"],
@@ -198,15 +202,15 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
         kind_text = _CANDIDATE_RANGE_LABELS.get(kind, str(kind))
         if kind == "train_margin" and rec["range_margin"] is not None and not pd.isna(rec["range_margin"]):
             kind_text = f"train range ± {rec['range_margin']:g} span (leak-free)"
-        used = _fmt_range(rec["range_low"], rec["range_high"])
+        used = fmt_range(rec["range_low"], rec["range_high"])
         if rec["range_varies_over_seeds"]:
             used += " (first seed; varies)"
-        std_text = MISSING if pd.isna(rec[f"{metric}_std"]) else _fmt(rec[f"{metric}_std"], decimals)
-        value = MISSING if pd.isna(rec[f"{metric}_mean"]) else f"{_fmt(rec[f'{metric}_mean'], decimals)}({std_text})"
+        std_text = MISSING if pd.isna(rec[f"{metric}_std"]) else fmt(rec[f"{metric}_std"], decimals)
+        value = MISSING if pd.isna(rec[f"{metric}_mean"]) else f"{fmt(rec[f'{metric}_mean'], decimals)}({std_text})"
         if rec["reference"] is None:
             ref_text, delta = "none", MISSING
         elif rec["reference"] == rec["method"]:
-            ref_text, delta = "(itself)", _fmt(0.0, decimals)
+            ref_text, delta = "(itself)", fmt(0.0, decimals)
         else:
             ref_text = display_name(rec["reference"])
             if rec["reference_differs_in"]:
@@ -216,7 +220,7 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
         row = ["" if same_block else rec["task"], "" if same_block else display_name(rec["backbone"]),
                display_name(rec["method"]), str(rec["score"]), kind_text, used]
         if test_ranges:
-            row.append(_fmt_range(rec.get("test_min"), rec.get("test_max")))
+            row.append(fmt_range(rec.get("test_min"), rec.get("test_max")))
         if test_labels:
             share = rec["test_unreachable_share"]
             row.append(MISSING if pd.isna(share) else f"{100 * share:.1f}% of {int(rec['n_test_labels'])}")
@@ -248,5 +252,3 @@ def candidate_range_table(summary: pd.DataFrame, provenance: pd.DataFrame | Iter
                      "task and backbone.")
     table = TextTable("MEX candidate-range ablation", header, cells, frame, notes, align=align, bold=bold)
     return table
-
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import matplotlib
@@ -17,7 +16,7 @@ import pandas as pd  # noqa: E402
 from extrapbench.report.ranks import RankAnalysis, rank_analyses  # noqa: E402
 from extrapbench.report.summary import METRIC_LABELS  # noqa: E402
 from extrapbench.naming import display_name  # noqa: E402
-from extrapbench.report.text_table import PathLike, save_figure  # noqa: E402
+from extrapbench.report.io import PathLike, save_figure  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------------------

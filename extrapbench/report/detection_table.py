@@ -1,9 +1,9 @@
 """Detection of extrapolative samples per backbone, method and task: recall (paper A's Figure 5) and, when the
-runs saved their train predictions, precision and F1 (SPEC §6; the definitions are in
-:mod:`extrapbench.metrics`). Not ranked and not marked: the same recall can come from predicting everything
+runs saved their train predictions, precision and F1 (the definitions are in
+:mod:`extrapbench.evaluation.metrics`). Not ranked and not marked: the same recall can come from predicting everything
 beyond the train range, which precision exposes. On request (config key ``detection_release_recall``) a second
 recall column, "recall (MEX release)", holds the recall as the MEX authors' release computes it
-(``detect_recall_release``, :func:`extrapbench.metrics.release_detection_recall`)."""
+(``detect_recall_release``, :func:`extrapbench.evaluation.metrics.release_detection_recall`)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,9 +11,9 @@ from typing import Sequence
 import pandas as pd
 
 from extrapbench.evaluation.metrics import PRECISION_DEFINITION, RECALL_DEFINITION, RELEASE_RECALL_DEFINITION
-from extrapbench.report.summary import MISSING, std_note
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
-from extrapbench.report.summary import std_ddof_of
+from extrapbench.report.format import mean_std_cell
+from extrapbench.report.summary import std_ddof_of, std_note
 from extrapbench.report.text_table import TextTable
 
 PARTS = (("detect_recall", "recall"), ("detect_precision", "precision"), ("detect_f1", "F1"))
@@ -56,8 +56,7 @@ def detection_table(summary: pd.DataFrame, methods: Sequence[str] | None = None,
                     std = by_key[f"{key}_std"].get((task, backbone, method), float("nan")) \
                         if f"{key}_std" in by_key.columns else float("nan")
                     record[f"{task}_{key}_mean"], record[f"{task}_{key}_std"] = mean, std
-                    row.append(MISSING if pd.isna(mean) else
-                               f"{mean:.{decimals}f}({MISSING if pd.isna(std) else f'{std:.{decimals}f}'})")
+                    row.append(mean_std_cell(mean, std, decimals))
             records.append(record)
             cells.append(row)
     notes = [RECALL_DEFINITION] + ([RELEASE_RECALL_DEFINITION] if release_recall else []) + [

@@ -1,13 +1,11 @@
-"""Figures of SPEC §7: label distributions with the split cuts (Fig. 3), parity plots (Fig. 4) and the recall
+"""The paper's figures: label distributions with the split cuts (Fig. 3), parity plots (Fig. 4) and the recall
 of extrapolative-sample detection (Fig. 5). Each function writes a PNG and a PDF and returns the Figure.
 
 Labels are in transformed-target units throughout (the axis says which transform: "ln(n)" for a log task).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -22,15 +20,9 @@ import pandas as pd  # noqa: E402
 from extrapbench.evaluation.runs import check_predictions, read_predictions  # noqa: E402
 from extrapbench.evaluation.metrics import mae  # noqa: E402
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
-from extrapbench.report.text_table import save_figure  # noqa: E402
+from extrapbench.report.io import PathLike, read_json, save_figure  # noqa: E402
 
 SPLIT_COLOURS = {"train": "#4C72B0", "val": "#DD8452", "test": "#C44E52"}
-PathLike = str | os.PathLike
-
-
-def _read_json(path: PathLike) -> dict:
-    with open(path) as json_file:
-        return json.load(json_file)
 
 
 def target_axis_label(split_summary: dict) -> str:
@@ -77,7 +69,7 @@ def plot_label_distributions(split_csv_paths: Iterable[PathLike], split_json_pat
     tables = {Path(path).stem: Path(path) for path in split_csv_paths}
     summaries = {}
     for path in split_json_paths:
-        summary = _read_json(path)
+        summary = read_json(path)
         summaries[summary.get("task", Path(path).stem)] = (summary, Path(path).stem)
     tasks = order_tasks(summaries, task_order)
     if not tasks:
@@ -136,7 +128,7 @@ def plot_parity(prediction_paths: Iterable[PathLike], split_json_path: PathLike,
     the test MAE. ``seed`` defaults to the lowest seed present; a (backbone, method) pair without that seed
     falls back to its own lowest seed, and the panel title always names the seed shown.
     """
-    summary = _read_json(split_json_path)
+    summary = read_json(split_json_path)
     runs = pd.DataFrame([{**parse_run_path(path), "path": Path(path)} for path in prediction_paths])
     if runs.empty:
         raise ValueError("no predictions given")

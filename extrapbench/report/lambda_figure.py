@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks  # noqa: E402
-from extrapbench.report.text_table import PathLike, _read_json, save_figure  # noqa: E402
+from extrapbench.report.io import PathLike, read_json, save_figure  # noqa: E402
 from extrapbench.report.variants import LAMBDA_KEY  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def read_point_metrics(point_metrics_paths: Iterable[PathLike], metric: str = "m
     naming its task, backbone, method and point) or one point's metrics.json in a ``.../{point}/`` folder."""
     values = {}
     for path in point_metrics_paths:
-        record = _read_json(path)
+        record = read_json(path)
         if isinstance(record, Mapping) and isinstance(record.get("points"), list):
             for point in record["points"]:
                 value = point.get(metric)
@@ -63,7 +63,7 @@ def lambda_curves(selected: Iterable[Mapping | PathLike], point_metrics: Mapping
     rows = []
     for record in selected:
         if isinstance(record, (str, os.PathLike)):
-            record = _read_json(record)
+            record = read_json(record)
         key = (record["task"], record["backbone"], record["method"])
         chosen = dict(record.get("selected_params") or {})
         base = {"task": key[0], "backbone": key[1], "method": key[2], "seed": record.get("seed"),
@@ -88,8 +88,11 @@ def lambda_curves(selected: Iterable[Mapping | PathLike], point_metrics: Mapping
     return frame.sort_values(["task", "backbone", "method", "lambda"], kind="stable").reset_index(drop=True)
 
 
-def _baseline_lines(summary: pd.DataFrame, task: str, backbone: str, reference: str, exclude: set,
-                    metric: str) -> tuple[float, tuple[str, float] | None]:
+def baseline_lines(summary: pd.DataFrame, task: str, backbone: str, reference: str, exclude: set,
+                   metric: str) -> tuple[float, tuple[str, float] | None]:
+    """The horizontal lines of a panel: ``reference``'s mean ``metric`` on the task and backbone (NaN when it did
+    not run), and (name, mean) of the best other method, leaving out ``exclude`` and every entry whose name starts
+    with "mex" (None when no method is left)."""
     rows = summary[(summary["task"] == task) & (summary["backbone"] == backbone)]
     rows = rows[rows[f"{metric}_mean"].notna()] if f"{metric}_mean" in rows.columns else rows.iloc[0:0]
     reference_rows = rows[rows["method"] == reference]
@@ -158,7 +161,7 @@ def plot_lambda_sensitivity(selected: Iterable[Mapping | PathLike], point_metric
                                   capsize=3, zorder=4,
                                   label=f"{display_name(backbone)} {display_name(method)} final runs "
                                         f"(mean ± std over {int(final['n_seeds'].iloc[0])} seeds)")
-            ref_value, best = _baseline_lines(summary, task, backbone, reference, set(mex_methods), metric)
+            ref_value, best = baseline_lines(summary, task, backbone, reference, set(mex_methods), metric)
             if not math.isnan(ref_value):
                 axis.axhline(ref_value, color=colour, linestyle="--", linewidth=1,
                              label=f"{display_name(backbone)} {display_name(reference)} (mean over seeds)")

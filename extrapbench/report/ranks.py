@@ -11,11 +11,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from extrapbench.report.summary import HIGHER_IS_BETTER
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
-from extrapbench.report.text_table import PathLike
-
-NA = "n/a"
+from extrapbench.report.format import format_p
+from extrapbench.report.io import PathLike
+from extrapbench.report.summary import metric_higher_is_better
 
 #: q_0.05 of the Nemenyi test for k = 2..12 compared groups: the studentized range distribution's 0.95 quantile
 #: with infinite degrees of freedom divided by sqrt(2) (``scipy.stats.studentized_range.ppf(0.95, k, inf) /
@@ -38,15 +37,6 @@ def nemenyi_critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
     if n < 1:
         raise ValueError("the critical difference needs at least one block")
     return nemenyi_q(k, alpha) * math.sqrt(k * (k + 1) / (6.0 * n))
-
-
-def _higher_is_better(metric: str, higher_is_better: bool | None) -> bool:
-    if higher_is_better is not None:
-        return bool(higher_is_better)
-    if metric not in HIGHER_IS_BETTER:
-        raise ValueError(f"say whether higher is better for metric {metric!r}")
-    return HIGHER_IS_BETTER[metric]
-
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -105,12 +95,10 @@ class RankAnalysis:
         return cd_groups(self.avg_rank, self.cd)
 
     def summary_line(self) -> str:
-        def p(value):
-            return NA if pd.isna(value) else f"{value:.3g}"
         parts = [f"{display_name(self.backbone)}: k = {self.k} methods ranked on N = {self.n} tasks"]
         if not pd.isna(self.friedman_statistic):
-            parts.append(f"Friedman χ² = {self.friedman_statistic:.3g}, p = {p(self.friedman_p)}; "
-                         f"Iman–Davenport F = {self.iman_davenport_f:.3g}, p = {p(self.iman_davenport_p)}")
+            parts.append(f"Friedman χ² = {self.friedman_statistic:.3g}, p = {format_p(self.friedman_p)}; "
+                         f"Iman–Davenport F = {self.iman_davenport_f:.3g}, p = {format_p(self.iman_davenport_p)}")
         else:
             parts.append("Friedman test n/a")
         if not pd.isna(self.cd):
@@ -127,7 +115,7 @@ def rank_analysis(summary: pd.DataFrame, backbone: str, metric: str = "mae", alp
     """Average ranks of the backbone's methods over the tasks where every method has a ``{metric}_mean``
     (rank 1 = best; ties share the average rank), the Friedman test (k ≥ 3 methods, N ≥ 2 tasks) with the
     Iman–Davenport F, and the Nemenyi critical difference (k ≥ 2, N ≥ 1)."""
-    higher = _higher_is_better(metric, higher_is_better)
+    higher = metric_higher_is_better(metric, higher_is_better)
     rows = summary[summary["backbone"] == backbone]
     means = rows.pivot_table(index="task", columns="method", values=f"{metric}_mean", aggfunc="first")
     methods = order_methods([m for m in means.columns if means[m].notna().any()], method_order)

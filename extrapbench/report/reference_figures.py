@@ -1,11 +1,10 @@
-"""Every method's test MAE on one task against the reference predictors (issue 21): one panel per backbone, a bar
-per method (mean ± std over seeds), the constant references as horizontal lines (edge of the train range, edge of
+"""Every method's test MAE on one task against the reference predictors: one panel per backbone, a bar per
+method (mean ± std over seeds), the constant references as horizontal lines (edge of the train range, edge of
 train ∪ val, train mean) and the classical composition baselines (random forest, ridge) as hatched bars. A method
 bar that reaches the ``edge (train)`` line does no better than predicting the edge of the training labels, and is
 drawn in grey."""
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import matplotlib
@@ -17,9 +16,8 @@ import pandas as pd  # noqa: E402
 
 from extrapbench.report.figures import EDGE_STYLES  # noqa: E402
 from extrapbench.naming import display_name, order_backbones, order_methods  # noqa: E402
-from extrapbench.report.text_table import save_figure  # noqa: E402
+from extrapbench.report.io import PathLike, save_figure  # noqa: E402
 
-PathLike = str | os.PathLike
 #: constant references drawn as lines: label, colour, style
 REFERENCE_LINES = {**EDGE_STYLES, "train_mean": ("train mean", "0.5", "-.")}
 BEATS, DOES_NOT, CLASSICAL = "#4C72B0", "0.7", "#55A868"

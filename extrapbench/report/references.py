@@ -1,4 +1,4 @@
-"""The reference tables (issue 21): does any method beat the trivial predictors, and what does extrapolation
+"""The reference tables: does any method beat the trivial predictors, and what does extrapolation
 cost against the same model on a random split?
 
 * :func:`reference_notes`: the notes a paper-style table (extrapbench.report.tables) gets when it shows the
@@ -16,8 +16,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import MISSING, std_note
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
+from extrapbench.report.format import mean_std_cell
+from extrapbench.report.summary import MISSING, mean_std, std_note
 from extrapbench.report.text_table import TextTable
 
 EDGE_REFERENCE = "edge_train"
@@ -42,20 +43,6 @@ def reference_notes(table) -> list[str]:
                      f"{display_name(table.edge_reference)} on that task (its mean is not {better}); a model that "
                      "only moves its predictions to the train range's edge scores that.")
     return notes
-
-
-def _mean_std(values: pd.Series, ddof: int) -> tuple[float, float]:
-    values = values.dropna().astype(float)
-    if values.empty:
-        return np.nan, np.nan
-    return float(values.mean()), (float(values.std(ddof=ddof)) if len(values) > 1 else np.nan)
-
-
-def _cell(mean: float, std: float, decimals: int, signed: bool = False) -> str:
-    if pd.isna(mean):
-        return MISSING
-    text = f"{mean:+.{decimals}f}" if signed else f"{mean:.{decimals}f}"
-    return f"{text}({MISSING if pd.isna(std) else f'{std:.{decimals}f}'})"
 
 
 def skill_table(runs: pd.DataFrame, methods: Sequence[str], references: Sequence[str],
@@ -89,10 +76,10 @@ def skill_table(runs: pd.DataFrame, methods: Sequence[str], references: Sequence
                 reference_mae = edge_mae.get((task, backbone), np.nan)
                 runs_of_task = mine[mine["task"] == task]
                 skill = 1.0 - runs_of_task["mae"] / reference_mae if reference_mae > 0 else pd.Series(dtype=float)
-                mean, std = _mean_std(skill, std_ddof)
+                mean, std = mean_std(skill, std_ddof)
                 record.update({f"{task}_skill_mean": mean, f"{task}_skill_std": std,
                                f"{task}_n_seeds": int(skill.notna().sum()), f"{task}_edge_mae": reference_mae})
-                row.append(_cell(mean, std, decimals, signed=True))
+                row.append(mean_std_cell(mean, std, decimals, signed=True))
                 if not pd.isna(mean):
                     valued += 1
                     beaten += bool(mean > 0)
@@ -107,7 +94,7 @@ def skill_table(runs: pd.DataFrame, methods: Sequence[str], references: Sequence
              "that predicts the train range's edge on the held-out side) on the same task and backbone, per seed; "
              f"cells: mean(std) over seeds ({std_note(std_ddof)}). > 0: beats the constant; 0: the constant itself; "
              "< 0: worse than predicting the edge.",
-             f"beats the edge: tasks with mean skill > 0 / tasks with a value. Not ranked, not marked.",
+             "beats the edge: tasks with mean skill > 0 / tasks with a value. Not ranked, not marked.",
              f"the edge constant's test MAE: {edge_line}."]
     return TextTable(title="skill against the train-edge constant", header=header, cells=cells,
                      frame=pd.DataFrame.from_records(records), notes=notes,
@@ -138,7 +125,7 @@ def penalty_table(runs: pd.DataFrame, twins: Mapping[str, str], methods: Sequenc
                                               & (runs["method"] == method), "seed"]))
                 range_mae = pd.Series([by_key[(task, backbone, method, s)] for s in seeds], dtype=float)
                 random_mae = pd.Series([by_key[(twin_of[task], backbone, method, s)] for s in seeds], dtype=float)
-                mean, std = _mean_std(range_mae / random_mae, std_ddof)
+                mean, std = mean_std(range_mae / random_mae, std_ddof)
                 record.update({f"{task}_penalty_mean": mean, f"{task}_penalty_std": std,
                                f"{task}_range_mae": range_mae.mean() if seeds else np.nan,
                                f"{task}_random_mae": random_mae.mean() if seeds else np.nan,
@@ -147,7 +134,8 @@ def penalty_table(runs: pd.DataFrame, twins: Mapping[str, str], methods: Sequenc
                     row.append(MISSING)
                     continue
                 any_value = True
-                row.append(f"{_cell(mean, std, 2)}× ({range_mae.mean():.{decimals}f} / {random_mae.mean():.{decimals}f})")
+                row.append(f"{mean_std_cell(mean, std, 2)}× ({range_mae.mean():.{decimals}f} / "
+                           f"{random_mae.mean():.{decimals}f})")
             if any_value:
                 cells.append(row)
                 records.append(record)

@@ -8,9 +8,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import MISSING, std_ddof_of, std_note
 from extrapbench.naming import display_name, order_backbones, order_methods
-from extrapbench.report.text_table import TextTable, _fmt_sig
+from extrapbench.report.format import fmt_sig
+from extrapbench.report.summary import MISSING, std_ddof_of, std_note
+from extrapbench.report.text_table import TextTable
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -87,8 +88,8 @@ def running_time_table(summary: pd.DataFrame, reference: str = "erm", metric: st
                 row += [MISSING, MISSING]
                 continue
             r = match.iloc[0]
-            row.append(f"{_fmt_sig(r['seconds_per_sample_mean'])} ± {_fmt_sig(r['seconds_per_sample_std'], 2)}"
-                       if not pd.isna(r["seconds_per_sample_std"]) else _fmt_sig(r["seconds_per_sample_mean"]))
+            row.append(f"{fmt_sig(r['seconds_per_sample_mean'])} ± {fmt_sig(r['seconds_per_sample_std'], 2)}"
+                       if not pd.isna(r["seconds_per_sample_std"]) else fmt_sig(r["seconds_per_sample_mean"]))
             row.append(MISSING if pd.isna(r[f"ratio_to_{reference}"]) else f"{r[f'ratio_to_{reference}']:.2f}")
         cells.append(row)
     notes = ["Seconds per test sample of the timed test-set prediction (after a warm-up batch): mean ± std "

@@ -6,18 +6,17 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from extrapbench.naming import PARTS, order_tasks
 from extrapbench.report.figures import target_axis_label
+from extrapbench.report.format import fmt_range
+from extrapbench.report.io import PathLike, read_json
 from extrapbench.report.summary import MISSING
-from extrapbench.naming import order_tasks
-from extrapbench.report.text_table import PathLike, TextTable, _fmt_range, _read_json
+from extrapbench.report.text_table import TextTable
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Table 1: splits
 # ----------------------------------------------------------------------------------------------------------
-
-PARTS = ("train", "val", "test")
-
 
 def split_rule_text(summary: Mapping[str, Any]) -> str:
     """Short description of a task's split for the split tables: the side of a range split, the held-out
@@ -41,7 +40,7 @@ def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] 
     ranges per part, rounded to ``decimals`` (the CSV keeps full precision). Rows in the paper's task order."""
     summaries = {}
     for path in split_json_paths:
-        summary = _read_json(path)
+        summary = read_json(path)
         summaries[summary.get("task", Path(path).stem)] = summary
     if not summaries:
         raise ValueError("no split summaries given")
@@ -60,12 +59,12 @@ def split_table(split_json_paths: Iterable[PathLike], task_order: Sequence[str] 
         n_total = record["n_total"] if record["n_total"] is not None else sum(s[p]["n"] for p in PARTS)
         cells.append([task, str(s.get("dataset") or MISSING), target_axis_label(s), split_rule_text(s),
                       f"{int(n_total):,}", *(f"{int(s[p]['n']):,}" for p in PARTS),
-                      *(_fmt_range(s[p]["min"], s[p]["max"], decimals) for p in PARTS)])
+                      *(fmt_range(s[p]["min"], s[p]["max"], decimals) for p in PARTS)])
     frame = pd.DataFrame(records)
     notes = [f"Label ranges are [min, max] of the transformed target (ln for log-transformed tasks), rounded to "
              f"{decimals} decimals; the CSV holds the exact values."]
     if all(s.get("split", "range") == "range" for s in summaries.values()):
-        notes.append("Range split (SPEC §2): the 15% most extreme labels on the task's side are test, the next 15% "
+        notes.append("Range split: the 15% most extreme labels on the task's side are test, the next 15% "
                      "val, the rest train.")
     else:
         notes.append("Each task's parts follow its split rule (the split JSON's 'split' and 'split_params').")

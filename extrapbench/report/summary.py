@@ -26,7 +26,7 @@ RUN_ID_COLUMNS = ("task", "backbone", "method", "seed")
 #: ddof of the std over seeds unless the config says otherwise (``std_ddof``): the sample std
 DEFAULT_STD_DDOF = 1
 GROUP_COLUMNS = ("task", "backbone", "method")
-#: Per-run training bookkeeping summarised alongside the metrics (running time per method, SPEC §7).
+#: Per-run training bookkeeping summarised alongside the metrics (how long and how many epochs each run trained).
 BOOKKEEPING_KEYS = ("wall_time_s", "epochs_run", "best_epoch")
 #: Counts that do not vary over seeds; the summary keeps them as they are.
 COUNT_KEYS = ("n_test", "n_val", "n_extrapolative")
@@ -79,10 +79,23 @@ def std_note(std_ddof: int) -> str:
             else "population std, ddof=0, numpy's default, as the MEX authors' tables")
 
 
-def _latex_escape(text: str) -> str:
-    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
-    return "".join(replacements.get(char, char) for char in str(text))
+def metric_higher_is_better(metric: str, higher_is_better: bool | None = None) -> bool:
+    """Whether a higher ``metric`` is better: ``higher_is_better`` when given, else the metric's entry in
+    :data:`HIGHER_IS_BETTER` (an unknown metric without one is an error)."""
+    if higher_is_better is not None:
+        return bool(higher_is_better)
+    if metric not in HIGHER_IS_BETTER:
+        raise ValueError(f"say whether higher is better for metric {metric!r}")
+    return HIGHER_IS_BETTER[metric]
+
+
+def mean_std(values: pd.Series, ddof: int) -> tuple[float, float]:
+    """Mean and std (``ddof``) of the defined values (NaN dropped); NaN, NaN without any, and a NaN std for a
+    single one (no spread to report, whatever the ddof)."""
+    values = values.dropna().astype(float)
+    if values.empty:
+        return np.nan, np.nan
+    return float(values.mean()), (float(values.std(ddof=ddof)) if len(values) > 1 else np.nan)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,84 +1,14 @@
-"""A plain table with footnotes (Markdown, booktabs LaTeX, raw-number CSV) and the formatting helpers the
-report's tables share."""
+"""A plain table with footnotes, rendered to Markdown, booktabs LaTeX and a raw-number CSV (the formatting of its
+cells: :mod:`extrapbench.report.format`)."""
 from __future__ import annotations
 
-import json
-import math
-import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from extrapbench.report.summary import MISSING, _latex_escape
-
-PathLike = str | os.PathLike
-
-
-def _read_json(path: PathLike) -> dict:
-    with open(path) as json_file:
-        return json.load(json_file)
-
-
-def save_figure(figure, png_path: PathLike, pdf_path: PathLike | None = None, dpi: int = 150) -> None:
-    """Write a matplotlib figure to each given path (PNG, PDF), creating the folders."""
-    for path in (png_path, pdf_path):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=dpi, bbox_inches="tight")
-
-
-def _write_text(path: PathLike | None, text: str) -> None:
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-
-
-def write_table_files(table, markdown_path=None, latex_path=None, csv_path=None) -> None:
-    """Write whichever of a table's three renderings are given a path (parent folders are created): any object
-    with ``to_markdown()``, ``to_latex()`` and ``to_frame()``. Each rendering is built only when it is written."""
-    if markdown_path is not None:
-        _write_text(markdown_path, table.to_markdown())
-    if latex_path is not None:
-        _write_text(latex_path, table.to_latex())
-    if csv_path is not None:
-        Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
-        table.to_frame().to_csv(csv_path, index=False)
-
-
-def _fmt(value: Any, decimals: int = 2) -> str:
-    """Fixed decimals, "—" for NaN/None, and no "-0.00"."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    text = f"{float(value):.{decimals}f}"
-    return text[1:] if re.fullmatch(r"-0\.?0*", text) else text
-
-
-def _fmt_range(low: Any, high: Any, decimals: int = 2) -> str:
-    if low is None or high is None or pd.isna(low) or pd.isna(high):
-        return MISSING
-    return f"[{_fmt(low, decimals)}, {_fmt(high, decimals)}]"
-
-
-#: Non-ASCII symbols the tables use, as LaTeX math (pdflatex has no text-mode Greek).
-_LATEX_SYMBOLS = {"±": r"$\pm$", "×": r"$\times$", "Δ": r"$\Delta$", "λ": r"$\lambda$", "≠": r"$\neq$",
-                  "∪": r"$\cup$", "≤": r"$\leq$", "≥": r"$\geq$", "α": r"$\alpha$", "—": "---"}
-
-
-def latex_text(text: str) -> str:
-    """Escape LaTeX specials, then spell the tables' non-ASCII symbols as math."""
-    escaped = _latex_escape(text)
-    for symbol, command in _LATEX_SYMBOLS.items():
-        escaped = escaped.replace(symbol, command)
-    return escaped
-
-
-def _fmt_sig(value: Any, digits: int = 3) -> str:
-    if value is None or pd.isna(value):
-        return MISSING
-    return f"{float(value):.{digits}g}"
+from extrapbench.report.format import latex_text
+from extrapbench.report.io import write_table_files
+from extrapbench.report.summary import MISSING
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from extrapbench.report.summary import METRIC_LABELS
 from extrapbench.naming import display_name
-from extrapbench.report.tables import PaperTable, paper_table
-from extrapbench.report.text_table import PathLike, _read_json, write_table_files
+from extrapbench.report.io import PathLike, read_json, write_table_files
+from extrapbench.report.ranked_table import PaperTable
+from extrapbench.report.summary import METRIC_LABELS
+from extrapbench.report.tables import paper_table
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ LAMBDA_KEY = "lambda_abs"
 # Run provenance: which registered method and hyper-parameters each method entry ran with
 # ----------------------------------------------------------------------------------------------------------
 
-def _registered_method(record: Mapping[str, Any]) -> str:
+def registered_method(record: Mapping[str, Any]) -> str:
+    """The registered method a run's provenance record ran (``mex`` for the entry ``mex_cos``)."""
     if record.get("registered_method"):
         return str(record["registered_method"])
     # older provenance files: the alias lives in the resolved config (`mex_cos: {method: mex, ...}`)
@@ -45,11 +47,11 @@ def read_run_provenance(provenance: Iterable[Mapping[str, Any] | PathLike]) -> p
     rows = []
     for record in provenance:
         if isinstance(record, (str, os.PathLike)):
-            record = _read_json(record)
+            record = read_json(record)
         config = record.get("config") or {}
         method_config = dict(config.get("method") or {})
         details = record.get("method_details") or {}
-        registered = _registered_method(record)
+        registered = registered_method(record)
         low = high = np.nan
         if details.get("candidate_range_transformed") is not None:
             low, high = (float(v) for v in details["candidate_range_transformed"])
@@ -73,7 +75,8 @@ def read_run_provenance(provenance: Iterable[Mapping[str, Any] | PathLike]) -> p
     return frame
 
 
-def _mex_entries(provenance: pd.DataFrame) -> pd.DataFrame:
+def mex_entries(provenance: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`read_run_provenance`'s frame whose registered method is MEX."""
     return provenance[provenance["registered_method"] == "mex"]
 
 
@@ -141,7 +144,7 @@ def variant_tables(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Ma
     also shows Δ and the paired t-test's p against the default-score entry (``mex``)."""
     if not isinstance(provenance, pd.DataFrame):
         provenance = read_run_provenance(provenance)
-    mex = _mex_entries(provenance)
+    mex = mex_entries(provenance)
     if mex.empty:
         raise ValueError("no run of a MEX entry among the provenance records: Table 4 needs MEX runs")
     entries = []
@@ -168,7 +171,7 @@ def variant_tables(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Ma
               for metric in metrics if f"{metric}_mean" in rows.columns}
     if not tables:
         raise ValueError(f"the summary has none of the metrics {list(metrics)}")
-    reference = _reference_entry(entries)
+    reference = _default_score_entry(entries)
     if runs is not None and reference is not None:
         for metric, table in tables.items():
             table.annotations = _paired_annotations(table, runs, entries, reference, metric, decimals)
@@ -190,7 +193,9 @@ def variant_tables(summary: pd.DataFrame, provenance: pd.DataFrame | Iterable[Ma
     return VariantTables(tables=tables, entries=entries, notes=notes)
 
 
-def _reference_entry(entries: pd.DataFrame) -> str | None:
+# Not candidate_range.range_reference_entry: that one looks, per task and backbone, for the entry with the same
+# hyper-parameters but a leak-free candidate range; this one picks the default score module among the entries.
+def _default_score_entry(entries: pd.DataFrame) -> str | None:
     """The entry the variants are compared with: ``mex`` itself, else the first one with the mlp score."""
     if "mex" in set(entries["method"]):
         return "mex"
@@ -201,7 +206,7 @@ def _reference_entry(entries: pd.DataFrame) -> str | None:
 def _paired_annotations(table: PaperTable, runs: pd.DataFrame, entries: pd.DataFrame, reference: str,
                         metric: str, decimals: int) -> pd.DataFrame:
     """"Δ +0.012, p 0.04" per (backbone, label) x task for every entry but the reference."""
-    from extrapbench.report.ablations import paired_t
+    from extrapbench.report.significance import paired_t
 
     method_of = dict(zip(entries["label"], entries["method"]))
     notes = pd.DataFrame("", index=table.mean.index, columns=table.tasks)

@@ -4,7 +4,7 @@ Materials with at most ``train_max_elements`` distinct elements form the train p
 ``test_min_elements`` the test set; anything in between is left out of both (nothing, with the defaults 2 and
 3). The authors' MPS split is exactly the defaults: every unary and binary compound trains, every compound with
 3 or more elements (ternary, quaternary, one quinary) is test (tests/test_ane_splits.py checks it). Val: see
-extrapbench.splits._composition.
+extrapbench.splits.composition.
 """
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ train = all others, so no training material has that chemistry.
 ``match="all"`` holds out materials containing *every* listed element, ``match="any"`` those containing at least
 one. The authors' split files need "all": HOIP-HIGH's test set is exactly the 97 materials with both Ge and F,
 HOIP-LOW's the 117 with both Pb and I, and materials with only one of the two are in their train sets (see
-data/PROVENANCE.md; tests/test_ane_splits.py checks it). SPEC §2 words it as "containing Ge or F"; we follow the
-paper's data. Val: see extrapbench.splits._composition.
+data/PROVENANCE.md; tests/test_ane_splits.py checks it). Paper B's text words it as "containing Ge or F"; we
+follow the paper's data. Val: see extrapbench.splits.composition.
 """
 from __future__ import annotations
 

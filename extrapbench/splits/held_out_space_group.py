@@ -1,9 +1,9 @@
 """Held-out space groups: test = the materials whose crystal has one of the given space groups, train = all
-others. The worked example of a split kind added in one file (README, "Add a split kind"): register a function
-``(table, **params) -> {"train", "val", "test"}`` and name it in a task's ``split``.
+others. The worked example of a split kind added in one file (docs/extending.md, "Add a split kind"): register a
+function ``(table, **params) -> {"train", "val", "test"}`` and name it in a task's ``split``.
 
 Space groups come from spglib through pymatgen's SpacegroupAnalyzer at ``symprec`` (Å); a structure spglib
-cannot analyse is an error naming it. Val: see extrapbench.splits._composition.
+cannot analyse is an error naming it. Val: see extrapbench.splits.composition.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ Two modes, chosen by ``fold``:
   numpy exactly as KFold does it (``np.random.RandomState(fold_seed).shuffle(np.arange(n))``, then consecutive
   folds of ``n // n_folds`` rows, the first ``n % n_folds`` one larger), so scikit-learn is not needed;
   tests/test_random_split.py checks the folds against scikit-learn's own KFold. The folds are matbench's when the
-  table holds the whole matbench dataset in its file order, which is how extrapbench.data loads it (ids
+  table holds the whole matbench dataset in its file order, which is how extrapbench.data.datasets loads it (ids
   ``<dataset>-<row>``, no row dropped).
 
 No label value decides membership, so there are no ties to resolve.

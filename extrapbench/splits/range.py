@@ -1,4 +1,4 @@
-"""Range split (SPEC §2): hold out the extreme end of the (transformed) label range.
+"""Range split (docs/benchmark.md, "The range split"): hold out the extreme end of the (transformed) label range.
 
 Sort by target; for side="bottom" the lowest `test_fraction` of materials are test, the next `val_fraction`
 val, the rest train (side="top" mirrors it). Sorting is stable, by (target, id), so the result is reproducible.
@@ -10,14 +10,14 @@ Ties at a cut (a group of equal labels on both sides of a nominal cut) are resol
   the val/train cut), i.e. the test set is every material whose label is at or beyond the label found at the
   15% position. Parts are disjoint and ranges strictly ordered (train < val < test for top, reversed for
   bottom); no label value of val or test ever occurs in train; held-out sets can be slightly above their
-  nominal fraction. SPEC §2 asks for disjoint, strictly ordered parts, hence the default.
+  nominal fraction. The benchmark asks for disjoint, strictly ordered parts, hence the default.
 * ``both_sides`` (the MEX authors' release): the cuts are label *values*, the test_fraction and
   test_fraction + val_fraction quantiles of the labels (numpy's default linear interpolation), and the parts are
   closed intervals, so a label equal to a cut belongs to *both* neighbouring parts: a material can be in test and
   val, or in val and train (never in test and train), part sizes add up to more than the data set, and
   neighbouring ranges share their end value. This is what the paper's Table 1 shows (castelli_perovskites,
   whose e_form sits on a 0.02 eV grid: val [0.76, 1.06], train [1.06, 5.16]) and what the release's split
-  files hold (AUTHORS_RELEASE.md): castelli 13,262 / 3,183 / 2,857 exactly; phonons bottom 884 / 191 / 192
+  files hold: castelli 13,262 / 3,183 / 2,857 exactly; phonons bottom 884 / 191 / 192
   and top 886 / 190 / 190 exactly once the two rows the release lost (matbench order 353, 357) are left out
   (with them: 885 / 192 / 192 and 887 / 191 / 190); dielectric val and test (714 / 715) exactly, train two
   above the release's 3,333 on each side (two rows missing there too, by the sums). The quantile cut can also

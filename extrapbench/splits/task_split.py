@@ -71,7 +71,7 @@ def make_split(task: Task, table: pd.DataFrame, split_ties: str | None = None) -
 
 
 def split_frame(summary: dict, table: pd.DataFrame) -> pd.DataFrame:
-    """id, target, split, one row per (material, part) (used by figures and run.py): a material that a
+    """id, target, split, one row per (material, part) (used by figures and extrapbench.training.run): a material that a
     ``both_sides`` split puts in two parts has two rows, with the same target."""
     rows = [(i, float(table.at[i, "target"]), part) for part in PARTS for i in summary[part]["ids"]]
     return pd.DataFrame(rows, columns=["id", "target", "split"])

@@ -1,5 +1,5 @@
 """What a run reads, without torch: the task's split and the Magpie features of its members (the training runs of
-extrapbench.run and the reference predictors of extrapbench.reference_runs share them)."""
+extrapbench.training.run and the reference predictors of extrapbench.training.reference_run share them)."""
 from __future__ import annotations
 
 import json

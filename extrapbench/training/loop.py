@@ -1,4 +1,4 @@
-"""The training protocol of paper A (SPEC §5), as one plain loop.
+"""The training protocol of paper A (docs/benchmark.md, "Training protocol"), as one plain loop.
 
 AdamW; ReduceLROnPlateau on val MAE (factor and patience from config, paper: 0.8 / 5); at most `max_epochs`;
 early stopping after `early_stopping_patience` epochs without val-MAE improvement (None: none, the release's
@@ -10,11 +10,11 @@ is discarded with a log line naming the components that changed. Checkpoints hol
 containers only and are read with ``torch.load(weights_only=True)``.
 
 The MEX authors' release trains with the OCP/fairchem trainer; its protocol is available here, every part off by
-default (TrainConfig): an exponential moving average of the weights that validation, the best checkpoint and the
-predictions use (`ema_decay`, extrapbench.ema), gradient-norm clipping (`clip_grad_norm`, after unscaling, as
-fairchem), float16 autocast with a GradScaler on CUDA (`amp`), and no weight decay on biases and norm layers
-(`no_weight_decay_bias_norm`, extrapbench.optimizer). Steps are in fairchem's order: forward under autocast,
-scaled backward, unscale, clip, scaler step, EMA update.
+default (TrainConfig, extrapbench.config.train_settings): an exponential moving average of the weights that
+validation, the best checkpoint and the predictions use (`ema_decay`, extrapbench.training.ema), gradient-norm
+clipping (`clip_grad_norm`, after unscaling, as fairchem), float16 autocast with a GradScaler on CUDA (`amp`), and
+no weight decay on biases and norm layers (`no_weight_decay_bias_norm`, extrapbench.training.optimizer). Steps are
+in fairchem's order: forward under autocast, scaled backward, unscale, clip, scaler step, EMA update.
 
 Device: the loop runs where the method's parameters are (run.py decides that once per run, extrapbench.device)
 and moves every batch there itself, so methods and backbones only ever see tensors on their own device.
@@ -94,7 +94,7 @@ def changed_parts(stored: Dict[str, str] | None, current: Dict[str, str]) -> Lis
 
 
 def _save_state(path: Path, state: dict) -> None:
-    """A resume checkpoint, written atomically (a full disk says so, naming the file: extrapbench.data)."""
+    """A resume checkpoint, written atomically (a full disk says so, naming the file: extrapbench.files)."""
     from extrapbench.files import write_atomic
 
     write_atomic(lambda tmp: torch.save(state, tmp), path)

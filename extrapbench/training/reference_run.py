@@ -1,5 +1,6 @@
 """One task's reference predictors (extrapbench.references) -> predictions.csv and provenance.json per run, the
-same files a training run writes (extrapbench.run), so evaluation, the tables and the figures read them alike.
+same files a training run writes (extrapbench.training.run), so evaluation, the tables and the figures read them
+alike.
 
 A reference does not depend on the backbone: its predictions are computed once per seed (once for all seeds when
 it is not seeded) and written under every backbone that runs the task, so each backbone's block in the tables has

@@ -97,8 +97,8 @@ rule aggregate_tables:
     params:
         method_order=METHOD_ORDER,
         task_order=TASK_ORDER,
-        std_ddof=config.get("std_ddof", 1),  # std over seeds: 1 sample std, 0 the MEX authors' (numpy default)
-        detection_release_recall=config.get("detection_release_recall", False),
+        std_ddof=config["std_ddof"],  # std over seeds: 1 sample std, 0 the MEX authors' (numpy default)
+        detection_release_recall=config["detection_release_recall"],
         # which entries are variants / ablations (extrapbench.report.method_sets): `method:` keys, `ablations`
         method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
         ablations=config.get("ablations"),
@@ -237,7 +237,7 @@ use rule aggregate_tables as aggregate_other_split_tasks with:
         method_order=METHOD_ORDER,
         task_order=OTHER_TASKS,
         not_applicable=skipped_pairs(OTHER_TASKS),
-        std_ddof=config.get("std_ddof", 1),
+        std_ddof=config["std_ddof"],
         method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
         ablations=config.get("ablations"),
         method_set="all",  # paper B's comparison (ANE among them), not paper A's eight: every method, ranked

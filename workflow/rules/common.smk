@@ -17,7 +17,7 @@ os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
 
 # nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.config.validate)
 from extrapbench.config.validate import check_config  # noqa: E402
-from extrapbench.config.entries import (METHOD_TRAIN_KEYS, ConfigError, canonical, method_entry, train_settings)  # noqa: E402
+from extrapbench.config.entries import (METHOD_TRAIN_KEYS, ConfigError, canonical, load_yaml_file, method_entry, train_settings, with_schema_defaults)  # noqa: E402
 from extrapbench.config.entries import (RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings)  # noqa: E402
 from extrapbench.data.datasets import dataset_has_structures  # noqa: E402
 from extrapbench.config.selection import grid_points, point_id  # noqa: E402
@@ -37,12 +37,14 @@ if not config:
 else:
     CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "command-line config"
 
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 try:
-    CONFIG_FACTS = check_config(
-        config, REPO / "workflow" / "schemas" / "config.schema.yaml", source=CONFIG_SOURCE
-    )
+    CONFIG_FACTS = check_config(config, SCHEMA_PATH, source=CONFIG_SOURCE)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
+# every default the config leaves out, from the schema (the one place defaults are written)
+SCHEMA = load_yaml_file(SCHEMA_PATH)
+config.update(with_schema_defaults(config, SCHEMA))
 
 TASKS = get_tasks(config.get("task_definitions"))
 # the paper's range-extrapolation tasks (Tables 1-6, Figs 3-6) and the tasks of other split kinds (own tables)
@@ -66,16 +68,13 @@ RANDOM_TWINS = {
 }
 TASKS.update({twin: random_twin(TASKS[t], twin, IN_DISTRIBUTION["seed"]) for twin, t in RANDOM_TWINS.items()})
 DATASETS = sorted({TASKS[t].dataset for t in SELECTED_TASKS})
-GRAPH = {"cutoff": 6.0, "max_neighbors": 20, **config.get("graph", {})}
-RESOURCES = {"train_threads": 2, "gpu_backbones": ["painn", "equiformer_v2"], **config.get("resources", {})}
-#: a training job's wall time (minutes) and memory (MB) per backbone, and how many selection grid points one job
-#: trains in turn (config `resources.per_backbone`; a backbone not listed gets these)
-TRAIN_RESOURCE_DEFAULTS = {"runtime": 720, "mem_mb": 8000, "grid_points_per_job": 1}
+GRAPH = config["graph"]
+RESOURCES = config["resources"]
 RUN_DIR = "results/runs/{task}/{backbone}/{method}/seed{seed}"
 #: config `resources.seeds_in_one_job`: every seed of a (task, backbone, method) trained in turn by one train_seeds job
 #: (a small CPU grid, where each job's interpreter start-up costs more than its training) instead of one train job
 #: per seed (the default: a partial rerun or a failure touches one run, and each run gets its own cluster job)
-SEEDS_IN_ONE_JOB = bool(RESOURCES.get("seeds_in_one_job", False))
+SEEDS_IN_ONE_JOB = RESOURCES["seeds_in_one_job"]
 METHOD_PATTERN, SEED_PATTERN = r"[A-Za-z0-9_\-+]+", r"\d+"
 #: a method entry that trains (not a reference predictor's name) / a reference predictor's name
 TRAINED_METHOD_PATTERN = (
@@ -89,7 +88,8 @@ REFERENCE_DIR = "results/references/{task}/{method}/seed{seed}"
 NO_MATCH = r"(?!)"
 # one selection job's grid points, p000-p017: trained in turn by one train_grid_point job
 POINT_DIR = "results/selection/{task}/{backbone}/{method}/{points}"
-SELECTION = config.get("selection") or {}
+#: the selection settings with the schema's defaults (no `selection:` key: no grid, so nothing is selected)
+SELECTION = with_schema_defaults(config.get("selection") or {}, SCHEMA["properties"]["selection"], SCHEMA)
 
 # methods are listed ERM first and MEX last, as in the paper's tables
 METHOD_ORDER = order_methods(SELECTED_METHODS, method_order=SELECTED_METHODS)
@@ -149,7 +149,7 @@ def source_digest(dataset):
     """extrapbench.data.dataset_source_digest, once per parse."""
     from extrapbench.data.datasets import dataset_source_digest
 
-    return dataset_source_digest(dataset, config["data_home"], config.get("ane_data_home", "data/ane"))
+    return dataset_source_digest(dataset, config["data_home"], config["ane_data_home"])
 
 
 def split_inputs(wildcards):
@@ -210,7 +210,7 @@ def train_inputs(wildcards):
 @functools.lru_cache(maxsize=None)
 def method_grid(method):
     """The method's hyper-parameter grid points ([] or one point: nothing to select)."""
-    if not SELECTION:
+    if not (SELECTION.get("grid") or SELECTION.get("methods")):
         return []
     return grid_points(SELECTION.get("grid"), (SELECTION.get("methods") or {}).get(method))
 
@@ -220,9 +220,10 @@ def has_selection(method):
 
 
 def backbone_resources(backbone):
-    """Runtime (minutes), memory (MB) and grid points per job of a backbone's training jobs."""
+    """Runtime (minutes), memory (MB) and grid points per job of a backbone's training jobs (config
+    `resources.per_backbone`; what a backbone leaves out: the schema's definitions.training_job defaults)."""
     per_backbone = (RESOURCES.get("per_backbone") or {}).get(backbone) or {}
-    return {**TRAIN_RESOURCE_DEFAULTS, **per_backbone}
+    return with_schema_defaults(per_backbone, SCHEMA["definitions"]["training_job"], SCHEMA)
 
 
 @functools.lru_cache(maxsize=None)
@@ -322,7 +323,7 @@ def seeds_run_params(wildcards):
 
 def grid_run_params(wildcards):
     """run_params of a train_grid_point job: the selection seed and [(point id, params)] of its grid points."""
-    return canonical({**run_params(wildcards), "seed": SELECTION.get("seed", 0), "points": chunk_points(wildcards)})
+    return canonical({**run_params(wildcards), "seed": SELECTION["seed"], "points": chunk_points(wildcards)})
 
 
 def gpu_count(wildcards):

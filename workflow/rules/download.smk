@@ -21,7 +21,7 @@ rule download_dataset:
         runtime=60,
     params:
         data_home=config["data_home"],
-        ane_data_home=config.get("ane_data_home", "data/ane"),
+        ane_data_home=config["ane_data_home"],
         # the source files' sha256: a file replaced in data_home rebuilds the table and everything downstream
         source_digest=lambda wildcards: source_digest(wildcards.dataset),
     script:

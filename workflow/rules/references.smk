@@ -63,7 +63,7 @@ rule table_skill:
         methods=METHOD_ORDER,
         references=REFERENCE_NAMES,
         task_order=TASK_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        std_ddof=config["std_ddof"],
     script:
         "../../scripts/table_skill.py"
 
@@ -93,7 +93,7 @@ rule table_beats_erm_edge:
     params:
         methods=METHOD_ORDER,
         task_order=TASK_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        std_ddof=config["std_ddof"],
     script:
         "../../scripts/table_beats_erm_edge.py"
 
@@ -123,7 +123,7 @@ rule table_extrapolation_penalty:
         twins=RANDOM_TWINS,
         methods=IN_DISTRIBUTION["methods"],
         task_order=TASK_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        std_ddof=config["std_ddof"],
     script:
         "../../scripts/table_extrapolation_penalty.py"
 

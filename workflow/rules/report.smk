@@ -86,7 +86,7 @@ rule table_variants:
         runtime=10,
     params:
         task_order=TASK_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        std_ddof=config["std_ddof"],
     script:
         "../../scripts/table_variants.py"
 
@@ -145,7 +145,7 @@ rule table_running_time:
         runtime=10,
     params:
         method_order=METHOD_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        std_ddof=config["std_ddof"],
     script:
         "../../scripts/table_running_time.py"
 
@@ -187,7 +187,7 @@ rule statistics_report:
     params:
         task_order=TASK_ORDER,
         method_order=METHOD_ORDER,
-        std_ddof=config.get("std_ddof", 1),
+        std_ddof=config["std_ddof"],
         method_entries={name: dict(entry or {}) for name, entry in config["methods"].items()},
         ablations=config.get("ablations"),
         method_set="paper",

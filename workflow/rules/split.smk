@@ -22,6 +22,6 @@ rule split_task:
     params:
         task=lambda wildcards: TASKS[wildcards.task],
         # a changed tie rule re-runs the split (Snakemake's params trigger) and everything downstream
-        split_ties=config.get("split_ties", "held_out"),
+        split_ties=config["split_ties"],
     script:
         "../../scripts/split_task.py"

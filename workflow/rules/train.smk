@@ -21,7 +21,7 @@ rule train:
     wildcard_constraints:
         seed=NO_MATCH if SEEDS_IN_ONE_JOB else SEED_PATTERN,
         method=TRAINED_METHOD_PATTERN,
-    retries: RESOURCES.get("retries", 1)
+    retries: RESOURCES["retries"]
     conda:
         "../../envs/torch.yaml"
     threads: RESOURCES["train_threads"]
@@ -54,7 +54,7 @@ rule train_seeds:
         expand(RUN_DIR.replace("results/runs", "results/logs/train") + ".log", seed=SEEDS, allow_missing=True),
     wildcard_constraints:
         method=TRAINED_METHOD_PATTERN if SEEDS_IN_ONE_JOB else NO_MATCH,
-    retries: RESOURCES.get("retries", 1)
+    retries: RESOURCES["retries"]
     conda:
         "../../envs/torch.yaml"
     threads: RESOURCES["train_threads"]
@@ -84,7 +84,7 @@ rule train_grid_point:
         POINT_DIR.replace("results/selection", "results/logs/train_grid_point") + ".log",
     wildcard_constraints:
         method=TRAINED_METHOD_PATTERN,
-    retries: RESOURCES.get("retries", 1)
+    retries: RESOURCES["retries"]
     conda:
         "../../envs/torch.yaml"
     threads: RESOURCES["train_threads"]
@@ -133,6 +133,6 @@ rule select_hyperparameters:
         runtime=10,
     params:
         points=lambda wildcards: method_grid(wildcards.method),
-        seed=SELECTION.get("seed", 0),
+        seed=SELECTION["seed"],
     script:
         "../../scripts/select_hyperparameters.py"

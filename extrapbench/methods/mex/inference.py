@@ -1,5 +1,5 @@
 """MEX's prediction: the candidate search for argmax_y cos(x, l(y)) (or the score network's S(x, l(y))), as a
-mixin of the MEX method (extrapbench/methods/mex.py, which holds the model, the losses and the settings).
+mixin of the MEX method (extrapbench/methods/mex/method.py, which holds the model, the losses and the settings).
 
 Per chunk of materials the search (``search.monte_carlo_argmax``) scores candidates either from the cosine
 table (``search_scoring: table``, ``cosine_table``; cosine inference with a smooth label activation), with the

@@ -2,8 +2,8 @@
 
 The defaults follow the authors' released code (github.com/panmianzhi/Matching-based-EXtrapolation, the MEX
 trainer ``ocp/ocpmodels/trainers/mex_trainer.py``, the model ``equiformer_v2_oc20.py`` and
-``configs/mex-0.25``), which produced the paper's tables; SPEC §4 and /work/shared/AUTHORS_RELEASE.md list the
-facts. Labels are in standardised units (train mean 0, population std 1) throughout.
+``configs/mex-0.25``), which produced the paper's tables; docs/benchmark.md lists where it differs from the
+paper's text. Labels are in standardised units (train mean 0, population std 1) throughout.
 
 Model. Material side: the backbone's pooled representation z, then the projection fc_x = SiLU(Linear(d, d));
 x = fc_x(z) is what L_abs, the score and inference use. Label side: l(y) = activation(Linear(1, d)) (fc_y).
@@ -41,7 +41,7 @@ Where the paper's text reads otherwise, and the option that gives its reading:
 * noise drawn per sample (the text's y_(i,m) ~ q(y | y_i)) -> ``noise_per: sample``;
 * inference by the score network (our earlier reading of "argmax M") -> ``inference: score``;
 * 1,500 candidates, 10 rounds, return the best candidate scored -> ``num_candidates: 1500``,
-  ``search_iterations: 10``, ``search_answer: best_seen`` (SPEC §4 states no initial noise scale);
+  ``search_iterations: 10``, ``search_answer: best_seen`` (the text states no initial noise scale);
 * [l, u] = the whole data set's label range (the text; it includes the test labels) -> ``candidate_range:
   dataset``; ``train_margin`` widens the train range by ``range_margin`` spans per side instead.
 The text's "4-layer MLP" score is read as the release's network (four Linear layers); the residual connections
