@@ -121,13 +121,15 @@ figures: $(STAMP)
 	          "naming results/...), run the workflow first, e.g. make demo or snakemake --configfile <config>." >&2; \
 	     exit 1; }
 
-# A real single-node SLURM cluster on this machine (root, Debian; installs slurm-wlm, munge, mariadb-server from
-# Debian if missing): runs a small grid of the embedded default (config/demo.yaml) through profiles/slurm, scancels
-# a running training job (Snakemake must fail it with the SLURM state; the rerun must resume it), runs one
-# GPU-backbone training job, checks them, stops the daemons it started, prints its wall time. Not part of
-# `make test` (see README).
+# A real single-node SLURM cluster on this machine (root, Debian; scripts/slurm/cluster.sh installs slurm-wlm,
+# munge, mariadb-server from Debian if missing, starts it unless it runs and stops it after if it started it):
+# tests/test_slurm_cluster.py (marked `slurm`, opt-in by EXTRAPBENCH_TEST_SLURM=1) runs a small grid of the embedded
+# default (config/demo.yaml) through profiles/slurm, scancels a running training job (Snakemake must fail it with
+# the SLURM state; the rerun must resume it), fails the node of another (its retry must run and resume), runs one
+# GPU-backbone training job, and checks them on sacct's records and the outputs; pytest prints its wall time. Not
+# part of `make test` (see README).
 test-slurm: $(STAMP)
-	SNAKEMAKE=$(BIN)/snakemake bash scripts/slurm/cluster.sh test
+	EXTRAPBENCH_TEST_SLURM=1 $(BIN)/python -m pytest -q -s -m slurm tests/test_slurm_cluster.py
 
 # `snakemake --cores all --profile slurm`: a profile given by *name* is looked up in the working directory, then in
 # Snakemake's user config folder ($XDG_CONFIG_HOME/snakemake, else ~/.config/snakemake), then /etc/xdg/snakemake.

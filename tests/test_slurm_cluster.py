@@ -9,7 +9,8 @@ Opt-in: these tests are marked `slurm` and run only with EXTRAPBENCH_TEST_SLURM=
 Debian/Ubuntu machine: a session fixture runs `cluster.sh start` unless the cluster already runs (installing
 slurm-wlm, slurmdbd, munge and mariadb-server through apt if missing) and `cluster.sh stop` at the end if it
 started it. Each test asserts on `sacct` records of its jobs (parsed in slurm_helpers.sacct) and on what the
-workflow wrote in its working directory; the --verbose Snakemake logs stay in pytest's temporary directories.
+workflow wrote in its working directory; the working directories and --verbose Snakemake logs stay in
+$EXTRAPBENCH_SLURM_DIR/tests/ (default /tmp/extrapbench-slurm/tests/) until the next session.
 
 * the small grid: config/demo.yaml cut to one task, one seed, ERM and MEX (with MEX's λ selection grid), 5 epochs,
   to completion: every job that is not a localrule is one COMPLETED SLURM job on the node (training, featurize /
@@ -27,8 +28,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -97,6 +100,19 @@ def snakemake(cluster):
     return slurm.SNAKEMAKE
 
 
+@pytest.fixture(scope="session")
+def workspace(cluster):
+    """The tests' working directories, one per scenario, under the cluster's state directory (cluster.sh's
+    EXTRAPBENCH_SLURM_DIR, default /tmp/extrapbench-slurm) in tests/: emptied when a session starts, kept after it
+    for inspection. Not pytest's tmp_path: a concurrent pytest session of the same user prunes older numbered
+    temporary directories, possibly while a job of this session still runs in one."""
+    root = Path(os.environ["SLURM_CONF"]).parent.parent / "tests"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    slurm.log(f"working directories and logs under {root}")
+    return root
+
+
 class Grid:
     def __init__(self, workdir, args, log_file, seconds):
         self.workdir, self.args, self.log_file, self.seconds = workdir, args, log_file, seconds
@@ -104,11 +120,12 @@ class Grid:
 
 
 @pytest.fixture(scope="module")
-def small_grid(snakemake, tmp_path_factory):
+def small_grid(snakemake, workspace):
     """The embedded default (config/demo.yaml) cut down to one task, one seed, ERM and MEX (with MEX's λ selection
     grid) and 5 epochs, run through profiles/slurm to completion: every rule of the demo's DAG still runs (the
     non-local ones as SLURM jobs), with 4 training jobs instead of the whole demo's ~70."""
-    out = tmp_path_factory.mktemp("grid")
+    out = workspace / "grid"
+    out.mkdir()
     workdir = out / "work"
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["tasks"] = config["tasks"][-1:]
@@ -131,12 +148,13 @@ def small_grid(snakemake, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def upstream(request, snakemake, tmp_path_factory):
+def upstream(request, snakemake, workspace):
     """A working directory with phonons_top's dataset table, Magpie features and split: the small grid's when its
     test runs in this session, else made through SLURM here (when only other scenarios are selected)."""
     if any(item.name == "test_small_grid_runs_to_completion_through_the_profile" for item in request.session.items):
         return request.getfixturevalue("small_grid").workdir
-    workdir = tmp_path_factory.mktemp("upstream")
+    workdir = workspace / "upstream"
+    workdir.mkdir()
     slurm.write_training_config(workdir / "config.yaml", retries=0)
     args = slurm.workflow_args(workdir, workdir / "config.yaml")
     made = slurm.run_snakemake([f"{slurm.ERM_RUN}/predictions.csv", *args, "--omit-from", "train"],
@@ -197,12 +215,14 @@ def test_cpu_backbone_training_job_asks_for_the_cpu_partition_and_no_gpu(small_g
 
 
 def test_scancel_of_a_running_training_job_reports_its_slurm_state_and_a_rerun_resumes(cluster, upstream,
-                                                                                        tmp_path):
+                                                                                        workspace):
+    out = workspace / "cancel"
+    out.mkdir()
     # retries: 0, so that the failure must surface (with the default 1, Snakemake resubmits the cancelled job at
     # once, and that attempt resumes from the checkpoint as the rerun below does)
-    slurm.log(f"cancelled job: one ERM training job through profiles/slurm in {tmp_path}, scancel'd once it has "
+    slurm.log(f"cancelled job: one ERM training job through profiles/slurm in {out}, scancel'd once it has "
               f"checkpointed")
-    job = slurm.start_training_job(tmp_path / "work", upstream, retries=0, log_file=tmp_path / "cancel.log")
+    job = slurm.start_training_job(out / "work", upstream, retries=0, log_file=out / "cancel.log")
     try:
         assert slurm.squeue_state(job.job_id) == "RUNNING"
         subprocess.run(["scancel", job.job_id], check=True)
@@ -232,11 +252,12 @@ def test_scancel_of_a_running_training_job_reports_its_slurm_state_and_a_rerun_r
     assert record.state == f"CANCELLED by {os.getuid()}" and record.node_list == cluster.node, record
     epochs = slurm.checkpointed_epochs(job.run_dir)
 
-    rerun_log = tmp_path / "cancel-rerun.log"
+    rerun_log = out / "cancel-rerun.log"
     rerun = slurm.run_snakemake([f"{slurm.ERM_RUN}/predictions.csv", *job.args, "--verbose"], rerun_log)
     assert rerun.returncode == 0, f"the rerun after the scancel failed; {slurm.failure_tail(rerun_log, 30)}"
     resumed = slurm.resumed_from_epoch(job.run_dir)
-    assert resumed > 0 and resumed >= epochs, f"resumed at epoch {resumed}, {epochs} epochs were checkpointed"
+    assert resumed > 0 and resumed >= epochs, \
+        f"resumed at epoch {resumed}, {epochs} epochs were checkpointed{slurm.why_not_resumed(job.workdir)}"
     (retrained,) = slurm.submitted_job_ids(slurm.read_log(rerun_log), "train")
     assert slurm.sacct_job(retrained).state == "COMPLETED"
     slurm.log(f"cancelled job: job {job.job_id} cancelled after {epochs} epochs; snakemake reported it "
@@ -244,13 +265,15 @@ def test_scancel_of_a_running_training_job_reports_its_slurm_state_and_a_rerun_r
               f"{retrained}) resumed at epoch {resumed}")
 
 
-def test_node_failure_retry_runs_without_exclude_and_resumes(cluster, upstream, tmp_path):
+def test_node_failure_retry_runs_without_exclude_and_resumes(cluster, upstream, workspace):
     """The plugin records a NODE_FAIL job's node and excludes it from later submissions (sbatch --exclude); where it
     is the only node of the partition, sbatch refused the retry at once ("Requested node configuration is not
     available"); patched, the retry is submitted without the exclusion, runs once the node is back and resumes."""
-    slurm.log(f"node failure: one ERM training job (retries: 1) in {tmp_path}; its node {cluster.node} set DOWN "
+    out = workspace / "node-fail"
+    out.mkdir()
+    slurm.log(f"node failure: one ERM training job (retries: 1) in {out}; its node {cluster.node} set DOWN "
               f"once it has checkpointed")
-    job = slurm.start_training_job(tmp_path / "work", upstream, retries=1, log_file=tmp_path / "nodefail.log")
+    job = slurm.start_training_job(out / "work", upstream, retries=1, log_file=out / "nodefail.log")
     try:
         try:
             downed = slurm.set_node("DOWN", reason="extrapbench-test")
@@ -280,15 +303,17 @@ def test_node_failure_retry_runs_without_exclude_and_resumes(cluster, upstream, 
     retried = slurm.sacct_job(retry)
     assert retried.state == "COMPLETED" and retried.exit_code == "0:0" and retried.node_list == cluster.node, retried
     resumed = slurm.resumed_from_epoch(job.run_dir)
-    assert resumed > 0
+    assert resumed > 0, f"the retry started over{slurm.why_not_resumed(job.workdir)}"
     slurm.log(f"node failure: job {first} ended NODE_FAIL on the only node, {cluster.node}; the retry (job {retry}) "
               f"was submitted without --exclude and resumed at epoch {resumed}; its training sbatch lines:\n    "
               + "\n    ".join(calls))
 
 
-def test_gpu_backbone_training_job_asks_for_the_gpu(upstream, tmp_path):
+def test_gpu_backbone_training_job_asks_for_the_gpu(upstream, workspace):
     """A tiny PaiNN run on the demo's dataset table and split: the node declares one stub GPU (cluster.sh)."""
-    workdir = tmp_path / "work"
+    out = workspace / "gpu"
+    out.mkdir()
+    workdir = out / "work"
     slurm.copy_upstream(upstream, workdir, "datasets", "splits")
     config = {
         "data_home": str(REPO / "data" / "matminer"),
@@ -300,7 +325,7 @@ def test_gpu_backbone_training_job_asks_for_the_gpu(upstream, tmp_path):
         "resources": {"train_threads": 1},
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    log_file = tmp_path / "gpu.log"
+    log_file = out / "gpu.log"
     slurm.log(f"one PaiNN (GPU backbone) training job through profiles/slurm in {workdir}")
     done = slurm.run_snakemake(["results/runs/phonons_top/painn/erm/seed0/predictions.csv",
                                 *slurm.workflow_args(workdir, workdir / "config.yaml"), "--verbose"], log_file)
