@@ -97,10 +97,6 @@ class ANE(Method):
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
         h = self.hparams
-        if h["loss"] not in ("l1", "mse"):
-            raise ValueError(f"ane: loss must be 'l1' or 'mse', got {h['loss']!r}")
-        if h["pair_distance"] not in PAIR_DISTANCES:
-            raise ValueError(f"ane: pair_distance must be one of {PAIR_DISTANCES}, got {h['pair_distance']!r}")
         self.projection = mlp(backbone.out_dim, h["projection_hidden_dim"], h["embedding_dim"], num_layers=2)
         self.head = mlp(h["embedding_dim"], h["head_hidden_dim"], 1, num_layers=2)
         span = labels.train_max - labels.train_min

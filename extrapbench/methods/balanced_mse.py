@@ -84,11 +84,7 @@ class BalancedMSE(Method):
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
         h = self.hparams
-        if not h["init_noise_sigma"] > 0:
-            raise ValueError(f"{self.registry_name}: init_noise_sigma must be > 0, got {h['init_noise_sigma']}")
         self.head = mlp(backbone.out_dim, h["head_hidden_dim"], 1, num_layers=2)
-        if not isinstance(h["learn_sigma"], bool):
-            raise ValueError(f"{self.registry_name}: learn_sigma must be true or false, got {h['learn_sigma']!r}")
         # a fixed sigma is a buffer, not a parameter: no optimiser, EMA or gradient clipping ever touches it,
         # and checkpoints still carry it under the same name
         sigma = torch.tensor(float(h["init_noise_sigma"]))

@@ -30,6 +30,8 @@ from typing import Any, Dict, Tuple
 import torch
 from torch import nn
 
+from extrapbench.hparams import check_all
+
 
 @dataclass(frozen=True)
 class LabelContext:
@@ -59,9 +61,10 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, num_layers: int) -> nn.Seque
 class Method(nn.Module):
     #: default hyper-parameters; config values override them, unknown keys are an error
     defaults: Dict[str, Any] = {}
-    #: what each hyper-parameter may be (extrapbench.hparams: type and range), checked in the config before any job
-    #: runs and by extrapbench.training.run before a run builds the method; a key without a spec is checked against
-    #: its default's type
+    #: what each hyper-parameter may be (extrapbench.hparams: type and range): declared once, here; the config check
+    #: reads it before any job runs (extrapbench.declarations) and __init__ applies it when a method is built; a key
+    #: without a spec is checked against its default's type. A method checks only what no single spec can (two keys'
+    #: order).
     hparam_specs: Dict[str, Any] = {}
     #: training stages, run in order
     stages: Tuple[str, ...] = ("main",)
@@ -72,6 +75,10 @@ class Method(nn.Module):
         if unknown:
             raise ValueError(f"method {getattr(self, 'registry_name', type(self).__name__)!r}: unknown "
                              f"hyper-parameter(s) {sorted(unknown)}; known: {sorted(self.defaults)}")
+        # the one check of the values, by the specs the config check uses too (a direct construction gets it)
+        bad = check_all(type(self), hparams, f"methods.{getattr(self, 'registry_name', type(self).__name__)}")
+        if bad:
+            raise ValueError("; ".join(bad))
         self.hparams = {**self.defaults, **hparams}
         self.backbone = backbone
         self.labels = labels

@@ -69,10 +69,6 @@ class CMixup(ERM):  # ERM's head, loss check and predict
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
-        h = self.hparams
-        if h["alpha"] <= 0 or h["bandwidth"] <= 0:
-            raise ValueError(f"c_mixup: alpha and bandwidth must be > 0, got {h['alpha']}, {h['bandwidth']}")
-
     def training_loss(self, batch):
         h = self.hparams
         z, y = self.backbone(batch), batch.y

@@ -77,13 +77,14 @@ DENOMINATORS = ("paper", "release")
 
 def make_view(batch, kind: str, pos_noise: float = 0.05, x_noise: float = 0.1, x_dropout: float = 0.1,
               generator: torch.Generator | None = None):
-    """An augmented shallow copy of `batch` (the input is left untouched); kind: "graph" | "composition"."""
+    """An augmented shallow copy of `batch` (the input is left untouched); kind: "graph" | "composition" |
+    "features" (a backbone's own standardised features, corrupted as Magpie features are)."""
     view = copy.copy(batch)
     if kind == "graph":
         pos = batch.pos
         noise = torch.randn(pos.shape, generator=generator, device=pos.device, dtype=pos.dtype)
         view.pos = pos + pos_noise * noise
-    elif kind == "composition":
+    elif kind in ("composition", "features"):
         x = batch.x
         if x_dropout > 0:
             keep = torch.rand(x.shape, generator=generator, device=x.device) >= x_dropout
@@ -161,14 +162,6 @@ class ConR(ERM):
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
-        h = self.hparams
-        if not h["temperature"] > 0 or not h["window"] >= 0:
-            raise ValueError(f"conr: need temperature > 0 and window >= 0, got {h['temperature']}, {h['window']}")
-        if not 0 <= h["x_dropout"] < 1:
-            raise ValueError(f"conr: x_dropout must be in [0, 1), got {h['x_dropout']}")
-        if h["views"] not in VIEWS or h["denominator"] not in DENOMINATORS:
-            raise ValueError(f"conr: views must be one of {VIEWS} and denominator one of {DENOMINATORS}, got "
-                             f"{h['views']!r}, {h['denominator']!r}")
         self.view_kind = getattr(backbone, "input_kind", "composition")
 
     def view(self, batch):

@@ -98,11 +98,6 @@ class DenseWeight(FitsLabelDistribution, ERM):
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
         h = self.hparams
-        if not h["alpha"] >= 0 or not h["epsilon"] > 0 or int(h["grid_points"]) < 2:
-            raise ValueError(f"denseweight: need alpha >= 0, epsilon > 0 and grid_points >= 2, got "
-                             f"{h['alpha']}, {h['epsilon']}, {h['grid_points']}")
-        if h["bandwidth"] is not None and not h["bandwidth"] > 0:
-            raise ValueError(f"denseweight: bandwidth must be > 0 or null (Silverman), got {h['bandwidth']}")
         n = int(h["grid_points"])
         self.register_buffer("weight_grid", torch.linspace(0.0, 1.0, n))
         self.register_buffer("grid_weights", torch.ones(n))

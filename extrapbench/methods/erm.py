@@ -19,8 +19,6 @@ class ERM(Method):
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
-        if self.hparams["loss"] not in ("l1", "mse"):
-            raise ValueError(f"{self.registry_name}: loss must be 'l1' or 'mse', got {self.hparams['loss']!r}")
         self.head = mlp(backbone.out_dim, self.hparams["head_hidden_dim"], 1, num_layers=2)
 
     def predict(self, batch):

@@ -151,15 +151,6 @@ class FOMA(ERM):  # ERM's head, loss check and predict
 
     def __init__(self, backbone, labels, **hparams):
         super().__init__(backbone, labels, **hparams)
-        h = self.hparams
-        if h["scaled_singular_values"] not in ("small", "large"):
-            raise ValueError(f"foma: scaled_singular_values must be 'small' or 'large', "
-                             f"got {h['scaled_singular_values']!r}")
-        if h["batch_selection"] not in ("knn", "random"):
-            raise ValueError(f"foma: batch_selection must be 'knn' or 'random', got {h['batch_selection']!r}")
-        if not 0.0 < h["rho"] <= 1.0 or h["alpha"] <= 0:
-            raise ValueError(f"foma: need 0 < rho <= 1 and alpha > 0, got rho={h['rho']}, alpha={h['alpha']}")
-
     def training_loss(self, batch):
         h = self.hparams
         z = self.backbone(batch)

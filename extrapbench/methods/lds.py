@@ -85,8 +85,6 @@ class LDS(FitsLabelDistribution, ERM):
         super().__init__(backbone, labels, **hparams)
         h = self.hparams
         self.bins = LabelBins(labels.train_min, labels.train_max, h["bin_width"])
-        if h["reweight"] not in REWEIGHTS:
-            raise ValueError(f"{self.registry_name}: reweight must be one of {REWEIGHTS}, got {h['reweight']!r}")
         self.lds_window = kernel_window(h["lds_kernel"], h["lds_ks"], h["lds_sigma"])
         self.register_buffer("lds_weights", torch.ones(self.bins.num_bins))
         self.register_buffer("lds_fitted", torch.tensor(False))

@@ -32,7 +32,7 @@ from extrapbench.registry import BACKBONES, METHODS
 from extrapbench.training.inputs import load_split
 from extrapbench.training.loop import TrainConfig, predict_loader, seed_everything, stage_resume_path, train_stages
 from extrapbench.training.samples import (composition_samples, graph_backbone_params, graph_samples, make_loader,
-                                          standardise_targets)
+                                          own_feature_samples, standardise_targets)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,21 @@ def checked_plugin(registry, name: str, params: Dict[str, Any], where: str):
     return plugin
 
 
+def plugin_classes(**classes) -> Dict[str, Dict[str, str]]:
+    """role -> the class a run trained with ("module:Class"); a class from outside the package also its source
+    file and that file's sha256 (the record's code_sha256 covers the package only)."""
+    import inspect
+
+    described = {}
+    for role, cls in classes.items():
+        described[role] = {"class": f"{cls.__module__}:{cls.__qualname__}"}
+        if not cls.__module__.startswith("extrapbench."):
+            source = inspect.getsourcefile(cls)
+            if source:
+                described[role].update(file=str(source), sha256=file_digest(source))
+    return described
+
+
 @dataclass
 class RunData:
     """The split as the run sees it: ids per part, targets, samples with standardised `y`, the label context."""
@@ -88,6 +103,8 @@ def load_run_data(spec: RunSpec, backbone_cls, backbone_params: Dict[str, Any]) 
     ids_by_part = {part: list(map(str, summary[part]["ids"])) for part in PARTS}
     if backbone_cls.input_kind == "composition":
         samples = composition_samples(spec.inputs, ids_by_part)
+    elif backbone_cls.input_kind == "features":  # its own featurize over the dataset table
+        samples = own_feature_samples(spec.inputs, ids_by_part, backbone_cls)
     else:
         samples, graph_meta = graph_samples(spec.inputs, ids_by_part)
         backbone_params = graph_backbone_params(backbone_cls, backbone_params, graph_meta, spec.inputs)
@@ -174,11 +191,11 @@ def train_run(spec: RunSpec) -> dict:
     device = resolve_device(config.device)   # the run's one device decision: method, batches, timings follow it
     # False where the CPU cannot flush (no SSE3); recorded, as AMP is, so a reader sees what actually ran
     flush_denormal_active = bool(torch.set_flush_denormal(config.flush_denormal)) and config.flush_denormal
-    in_dim = data.samples["train"][0].x.shape[-1] if backbone_cls.input_kind == "composition" else None
+    in_dim = data.samples["train"][0].x.shape[-1] if backbone_cls.input_kind in ("composition", "features") else None
     backbone = (backbone_cls(in_dim=in_dim, **data.backbone_params) if in_dim
                 else backbone_cls(**data.backbone_params))
     registered_method, method_params = method_entry(spec.method_name, spec.method_params)
-    method_cls = checked_plugin(METHODS, registered_method, method_params, f"methods.{spec.method_name}")
+    method_cls = METHODS.get(registered_method)  # its values are checked as it is built (Method.__init__)
     method = method_cls(backbone, data.labels, **method_params).to(device)
     loaders = build_loaders(method, data, config, backbone_cls.input_kind, device, spec.seed)
 
@@ -191,6 +208,10 @@ def train_run(spec: RunSpec) -> dict:
                               "seed": spec.seed, "split_ties": data.summary.get("split_ties")},
                    "split": [file_digest(spec.split_json), file_digest(spec.split_csv)],
                    "representation": file_digest(spec.inputs), "code": code_digest()}
+    classes = plugin_classes(backbone=backbone_cls, method=method_cls)
+    outside_code = {role: c["sha256"] for role, c in classes.items() if "sha256" in c}
+    if outside_code:  # a plug-in from outside the package: its source is code the package's digest does not cover
+        fingerprint["outside_code"] = outside_code
     # `result` is the last stage's: the one that produces predictions and was selected on val MAE
     result, results = train_stages(method, loaders["train"], loaders["val"], config, label_std=data.labels.std,
                                    run_dir=run_dir, run_fingerprint=fingerprint, progress=spec.progress)
@@ -202,6 +223,7 @@ def train_run(spec: RunSpec) -> dict:
                                                            spec.predict_train)
     record = {"task": data.summary["task"], "backbone": spec.backbone_name, "method": spec.method_name,
               "seed": spec.seed, "registered_method": registered_method, "registered_backbone": registered_backbone,
+              "classes": classes,
               "epochs_run": len(history),
               "stages": {stage: {"epochs_run": r.epochs_run, "best_epoch": r.best_epoch, "best_val": r.best_val_mae,
                                  "resumed_from_epoch": r.resumed_from_epoch} for stage, r in results.items()},
