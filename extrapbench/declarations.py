@@ -23,6 +23,8 @@ from typing import Any, Dict, Optional
 
 from extrapbench import hparams
 
+#: what a backbone may consume: Magpie features, periodic graphs, or its own `featurize(table)`'s features
+INPUT_KINDS = ("composition", "graph", "features")
 #: the attributes a declaration reads; everything else in a class body is code
 DECLARED = ("defaults", "hparam_specs", "input_kind", "needs_features", "needs_side")
 #: what the base classes (Method, Backbone, ReferencePredictor) declare for a plug-in that says nothing

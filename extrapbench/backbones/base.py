@@ -9,7 +9,11 @@ from torch import nn
 
 class Backbone(nn.Module):
     #: "composition": the batch carries ``x`` [B, F] (Magpie features);
-    #: "graph": the batch is a torch_geometric Batch of periodic graphs (see extrapbench.data.graphs).
+    #: "graph": the batch is a torch_geometric Batch of periodic graphs (see extrapbench.data.graphs);
+    #: "features": the batch carries ``x`` [B, F], the backbone's own features: a classmethod (or staticmethod)
+    #: ``featurize(table) -> array [materials, F]`` over the split members' rows of the dataset table (pymatgen
+    #: ``composition`` and, where the dataset has them, ``structure``), run by each training run and standardised
+    #: with train statistics (extrapbench.training.samples.own_feature_samples). The constructor gets ``in_dim=F``.
     input_kind: str = "composition"
     #: size of the representation returned by forward()
     out_dim: int

@@ -33,8 +33,14 @@ def part_targets(table: pd.DataFrame, ids: Dict[str, list]) -> Dict[str, np.ndar
 
 def standardised_features(features_csv: str | os.PathLike, ids: Dict[str, list]) -> Dict[str, np.ndarray]:
     """Magpie features of each part, standardised with train statistics (constant columns left at 0), float32."""
-    features = pd.read_csv(features_csv, index_col=0)
+    features = pd.read_csv(features_csv, index_col=0, dtype={0: str})  # ids as written: "0001" stays "0001"
     features.index = features.index.astype(str)
+    return standardised(features, ids)
+
+
+def standardised(features: pd.DataFrame, ids: Dict[str, list]) -> Dict[str, np.ndarray]:
+    """Each part's rows of `features` (one row per material id), standardised with train statistics (constant
+    columns left at 0), float32."""
     train = features.loc[ids["train"]]
     mean, std = train.mean(), train.std(ddof=0).replace(0.0, 1.0)
     scaled = ((features - mean) / std).astype(np.float32)

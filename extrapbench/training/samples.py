@@ -1,5 +1,6 @@
-"""A run's samples: the split's members as model inputs (Magpie features or graphs) with standardised targets, and
-the loaders of the backbone's input kind. No training here: extrapbench.training.run puts them to use."""
+"""A run's samples: the split's members as model inputs (Magpie features, graphs, or a backbone's own features) with
+standardised targets, and the loaders of the backbone's input kind. No training here: extrapbench.training.run puts
+them to use."""
 from __future__ import annotations
 
 import os
@@ -10,13 +11,48 @@ import pandas as pd
 import torch
 
 from extrapbench.data.batch import TensorSample, composition_loader
-from extrapbench.training.inputs import standardised_features
+from extrapbench.training.inputs import standardised, standardised_features
 
 
 def composition_samples(features_csv: str | os.PathLike, ids_by_part: Dict[str, list]) -> Dict[str, list]:
     """Magpie features standardised with train statistics (constant columns left at 0)."""
     scaled = standardised_features(features_csv, ids_by_part)
     return {part: [TensorSample(torch.from_numpy(row).unsqueeze(0)) for row in rows] for part, rows in scaled.items()}
+
+
+def own_feature_samples(table_path: str | os.PathLike, ids_by_part: Dict[str, list], backbone_cls) -> Dict[str, list]:
+    """The features a backbone of input kind "features" computes itself: its `featurize(table)` over the split
+    members' rows of the dataset table (`composition`: pymatgen Compositions; `structure`: pymatgen Structures,
+    where the dataset has them; no targets), one row per material in the table's order, then standardised with
+    train statistics as Magpie features are."""
+    from pymatgen.core import Composition
+
+    from extrapbench.data.datasets import read_dataset_table
+
+    name = getattr(backbone_cls, "registry_name", backbone_cls.__name__)
+    members = list(dict.fromkeys(i for ids in ids_by_part.values() for i in ids))
+    table = read_dataset_table(table_path)
+    missing = [i for i in members if i not in table.index]
+    if missing:
+        raise KeyError(f"{table_path}: no row for {len(missing)} split members, e.g. {sorted(missing)[:3]}")
+    columns = [column for column in ("composition", "structure") if column in table.columns]
+    rows = table.loc[members, columns].copy()
+    if "composition" in rows:
+        rows["composition"] = [c if isinstance(c, Composition) else Composition(c) for c in rows["composition"]]
+    try:
+        features = np.asarray(backbone_cls.featurize(rows), dtype=np.float64)
+    except KeyError as exc:
+        raise KeyError(f"backbone {name!r}: featurize(table) read {exc}; the table has the columns {columns}") from exc
+    if features.ndim != 2 or len(features) != len(rows):
+        raise ValueError(f"backbone {name!r}: featurize(table) returned shape {features.shape}; expected "
+                         f"({len(rows)}, n_features), one row per material in the table's order")
+    finite = np.isfinite(features).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"backbone {name!r}: featurize(table) gave non-finite features for {int((~finite).sum())} "
+                         f"materials, e.g. {list(rows.index[~finite][:3])}")
+    scaled = standardised(pd.DataFrame(features, index=rows.index), ids_by_part)
+    return {part: [TensorSample(torch.from_numpy(row).unsqueeze(0)) for row in part_rows]
+            for part, part_rows in scaled.items()}
 
 
 def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) -> tuple[Dict[str, list], dict]:
@@ -47,8 +83,8 @@ def graph_samples(graphs_pt: str | os.PathLike, ids_by_part: Dict[str, list]) ->
 
 def make_loader(samples, kind: str, **options):
     """A DataLoader of the backbone's input kind: torch_geometric batches for graphs, TensorSample batches for
-    compositions (no torch_geometric import)."""
-    if kind == "composition":
+    Magpie or own features (no torch_geometric import)."""
+    if kind in ("composition", "features"):
         return composition_loader(samples, **options)
     from torch_geometric.loader import DataLoader
 
