@@ -38,6 +38,15 @@ class Task:
             return np.log(values)
         raise ValueError(f"task {self.id}: unknown transform {self.transform!r}; expected 'none' or 'log'")
 
+    def inverse_transform_target(self, values) -> np.ndarray:
+        """Transformed-target values back in the dataset's own (raw) units: the inverse of `transform_target`."""
+        values = np.asarray(values, dtype=float)
+        if self.transform == "none":
+            return values
+        if self.transform == "log":
+            return np.exp(values)
+        raise ValueError(f"task {self.id}: unknown transform {self.transform!r}; expected 'none' or 'log'")
+
 
 def _range_task(task_id: str, dataset: str, target: str, transform: str, side: str) -> Task:
     return Task(task_id, dataset, target, transform, "range",

@@ -1,6 +1,7 @@
 """Apply a task's split and summarise it as results/splits/{task}.json (n, min, max and ids per part)."""
 from __future__ import annotations
 
+import hashlib
 import inspect
 
 import pandas as pd
@@ -36,10 +37,39 @@ def task_table(task: Task, dataset_table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def make_split(task: Task, table: pd.DataFrame, split_ties: str | None = None) -> dict:
+def check_parts(task: Task, table: pd.DataFrame, assignment: dict, min_part_size: int | None = None) -> None:
+    """Refuse a split whose numbers would look complete but rest on nothing: a part with fewer than
+    `min_part_size` materials (config key ``min_part_size``; None: no minimum), or a part of several materials
+    whose (transformed) labels are all equal (no variance: train labels cannot be standardised, and a method, the
+    train mean and the train edge all predict the same value, so "beats the edge" would be decided by rounding)."""
+    from extrapbench.data.errors import DataValidationError
+
+    small = [f"the {part} part has {len(assignment[part])} material(s)" for part in reversed(PARTS)
+             if min_part_size is not None and len(assignment[part]) < min_part_size]
+    if small:
+        raise DataValidationError(
+            f"task {task.id}: {', '.join(small)}, fewer than min_part_size={min_part_size} ({len(table)} materials "
+            f"in all): a test MAE, a validation choice or a train range from so few materials says next to "
+            f"nothing, yet every table would look complete. Use a larger dataset or other split fractions, or "
+            f"lower the config key min_part_size.")
+    for part in PARTS:
+        n = len(assignment[part])
+        values = table.loc[assignment[part], "target"]
+        if n > 1 and values.nunique() == 1:
+            raise DataValidationError(
+                f"task {task.id}: all {n} {part} labels are equal ({float(values.iloc[0]):g}, transformed): a part "
+                f"without label variance cannot be standardised or compared (every method and every constant "
+                f"reference predicts the same value). Check the dataset's {task.target!r} column, or split it "
+                f"otherwise.")
+
+
+def make_split(task: Task, table: pd.DataFrame, split_ties: str | None = None,
+               min_part_size: int | None = None) -> dict:
     """Apply the task's split. `split_ties` (config key ``split_ties``: held_out | both_sides) reaches split kinds
     that cut on label values (those taking a ``ties`` parameter, i.e. ``range``); others ignore it. Under
-    ``both_sides`` a material tied at a cut is listed in both neighbouring parts (never in test and train)."""
+    ``both_sides`` a material tied at a cut is listed in both neighbouring parts (never in test and train).
+    Refused (:func:`check_parts`): a part below `min_part_size` materials (config key ``min_part_size``; the
+    workflow passes it, None here: no minimum) and a part whose labels are all equal."""
     split_fn = SPLITS.get(task.split)
     params = dict(task.split_params)
     takes_ties = "ties" in inspect.signature(split_fn).parameters
@@ -56,6 +86,7 @@ def make_split(task: Task, table: pd.DataFrame, split_ties: str | None = None) -
         if overlap and not (ties == "both_sides" and "val" in (first, second)):
             raise AssertionError(f"task {task.id}: split parts {first} and {second} overlap on "
                                  f"{sorted(overlap)[:5]}")
+    check_parts(task, table, assignment, min_part_size)
     tie_rule = (split_fn.tie_rules[ties] if ties is not None and hasattr(split_fn, "tie_rules")
                 else getattr(split_fn, "tie_rule", ""))
     summary = {"task": task.id, "dataset": task.dataset, "target": task.target, "transform": task.transform,
@@ -75,3 +106,20 @@ def split_frame(summary: dict, table: pd.DataFrame) -> pd.DataFrame:
     ``both_sides`` split puts in two parts has two rows, with the same target."""
     rows = [(i, float(table.at[i, "target"]), part) for part in PARTS for i in summary[part]["ids"]]
     return pd.DataFrame(rows, columns=["id", "target", "split"])
+
+
+#: what split_digest hashes, versioned: a change of the rule gets a new name, so old and new digests never match
+SPLIT_DIGEST_RULE = "extrapbench-split-digest/1"
+
+
+def split_digest(frame: pd.DataFrame) -> str:
+    """The split's identity: sha256 over, per part (train, val, test), each member id in sorted order with its
+    transformed target written exactly (``float.hex``). `frame` is `split_frame`'s (id, target, split), which is
+    also the workflow's results/splits/{task}.csv, so the digest of a workflow split, of ``extrapbench split`` and
+    of a record agree whenever the members and their targets do."""
+    digest = hashlib.sha256(SPLIT_DIGEST_RULE.encode() + b"\n")
+    for part in PARTS:
+        rows = frame.loc[frame["split"] == part, ["id", "target"]]
+        for member, target in sorted(zip(rows["id"].astype(str), rows["target"].astype(float))):
+            digest.update(f"{part}\t{member}\t{float(target).hex()}\n".encode())
+    return digest.hexdigest()
