@@ -8,12 +8,14 @@ parses.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Dict
 
 from extrapbench.config.checks import path_errors, registry_errors
-from extrapbench.config.entries import (ConfigError, backbone_entry, configured_references, load_yaml_file,
-                                        reference_entry, schema_errors)
+from extrapbench.config.dataset_checks import dataset_errors
+from extrapbench.config.entries import (ConfigError, backbone_entry, config_size_error, configured_references,
+                                        load_yaml_file, reference_entry, schema_errors)
 from extrapbench.registry import BACKBONES, REFERENCES
 
 
@@ -29,16 +31,48 @@ def registry_facts(config: Dict[str, Any]) -> Dict[str, Any]:
             "references": references}
 
 
-def check_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config") -> Dict[str, Any]:
-    """Validate `config` (the schema, then the registries and the file system; every problem at once, each naming
-    `source` and the key) and return its registry facts. Raises ConfigError."""
+def _set_by(overrides: Dict[str, Any], message: str) -> bool:
+    """Whether the key a message names (`at 'a.b.c': ...`) holds a value of `overrides` (mappings merge key by key,
+    so `a.b.c` is an override's where the override sets `a`, or `a.b` to a non-mapping, or `a.b.c`)."""
+    match = re.match(r"at '([^']*)'", message)
+    if not match or match.group(1) == "<top level>":
+        return False
+    value = overrides
+    for part in match.group(1).split("."):
+        if not isinstance(value, dict):
+            return True
+        if part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def _invalid(source: str, messages: list[str], overrides: Dict[str, Any] | None) -> ConfigError:
+    """One ConfigError for every message: those at a key `overrides` (Snakemake's --config) set, as --config's."""
+    given = [m for m in messages if overrides and _set_by(overrides, m)]
+    rest = [m for m in messages if m not in given]
+    parts = [f"invalid config {source}:\n  - " + "\n  - ".join(rest)] if rest else []
+    if given:
+        keys = " ".join(f"{key}=..." for key in overrides)
+        parts.append(f"invalid value given with --config ({keys}, over {source}):\n  - " + "\n  - ".join(given))
+    return ConfigError("\n".join(parts))
+
+
+def check_config(config: Dict[str, Any], schema_path: str | Path, source: str = "config",
+                 overrides: Dict[str, Any] | None = None) -> Dict[str, Any]:
+    """Validate `config` (its size first, config_size_error; the schema, then the registries and the file system;
+    every problem at once, each naming `source` and the key) and return its registry facts. Raises ConfigError.
+    `overrides`: the values of Snakemake's --config, already merged into `config`; a problem at a key they set is
+    reported as --config's, not `source`'s."""
+    if (message := config_size_error(config, source)) is not None:
+        raise ConfigError(message)
     schema = load_yaml_file(schema_path)
     messages = schema_errors(config, schema)
     if messages:
-        raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
-    messages = path_errors(config) + registry_errors(config, schema)
+        raise _invalid(source, messages, overrides)
+    messages = path_errors(config) + dataset_errors(config) + registry_errors(config, schema)
     if messages:
-        raise ConfigError(f"invalid config {source}:\n  - " + "\n  - ".join(messages))
+        raise _invalid(source, messages, overrides)
     return registry_facts(config)
 
 
