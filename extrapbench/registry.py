@@ -61,12 +61,29 @@ def import_plugin(target: str, what: str) -> Any:
     return found
 
 
+#: each kind's alias key: the key by which a config entry of another name says which registered class it configures
+ALIAS_KEYS = {"backbone": "backbone", "method": "method", "split kind": "kind", "reference predictor": "reference"}
+
+
+def resolve_entry(alias_key: str, name: str, entry: Mapping[str, Any] | None,
+                  drop: Iterable[str] = ()) -> Tuple[str, Dict[str, Any]]:
+    """The one alias rule: (registered name, hyper-parameters) of the config entry `name`: the "module:Class" its
+    `class:` key names (a class outside the package), else the name its alias key gives (a variant, e.g.
+    `mex_cos: {method: mex, score: cos}`), else its own name (a built-in or an entry point). Keys in `drop` are
+    settings of the entry that are not hyper-parameters (a method's `train` / `train_by_task`). Nothing is
+    imported and no registry is consulted, so code that only reads entries (the report) needs no plug-in."""
+    params = {key: value for key, value in (entry or {}).items() if key not in drop} \
+        if isinstance(entry, Mapping) else {}
+    outside, alias = params.pop(CLASS_KEY, None), params.pop(alias_key, None)
+    return str(outside or alias or name), params
+
+
 class Registry:
     """`alias_key`: the key by which a config entry of another name says which registered class it configures
     (`mex_cos: {method: mex, score: cos}`); :meth:`resolve` is the one place that rule is applied, and the one
     place the entry's `class:` key (a class outside the package, "module:Class") is read."""
 
-    def __init__(self, kind: str, package: str, alias_key: str, variable: str, functions: bool = False,
+    def __init__(self, kind: str, package: str, variable: str, functions: bool = False,
                  base: str | None = None):
         self.kind = kind
         #: its plug-ins are functions (split kinds), not classes
@@ -75,7 +92,7 @@ class Registry:
         #: checked against it by name, importing nothing)
         self.base = base
         self.package = package
-        self.alias_key = alias_key
+        self.alias_key = ALIAS_KEYS[kind]
         #: the name of this registry in the plug-in modules (`@METHODS.register(...)`), how declarations are found
         self.variable = variable
         self._declarations: SourceDeclarations | None = None
@@ -128,14 +145,8 @@ class Registry:
         return self._entries[name]
 
     def resolve(self, name: str, entry: Mapping[str, Any] | None, drop: Iterable[str] = ()) -> Tuple[str, Dict[str, Any]]:
-        """(registered name, hyper-parameters) of the config entry `name`: the "module:Class" its `class:` key
-        names (a class outside the package), else the name its alias key gives (a variant), else its own name (a
-        built-in or an entry point). Keys in `drop` are settings of the entry that are not hyper-parameters (a
-        method's `train` / `train_by_task`). Nothing is imported: the registered name is not looked up here."""
-        params = {key: value for key, value in (entry or {}).items() if key not in drop} \
-            if isinstance(entry, Mapping) else {}
-        outside, alias = params.pop(CLASS_KEY, None), params.pop(self.alias_key, None)
-        return str(outside or alias or name), params
+        """resolve_entry with this registry's alias key."""
+        return resolve_entry(self.alias_key, name, entry, drop)
 
     def is_outside(self, name: str) -> bool:
         """Whether `name` (as :meth:`resolve` gives it) is a class from outside the package: "module:Class", or
@@ -205,11 +216,11 @@ class Registry:
         return sorted(self._entries)
 
 
-BACKBONES = Registry("backbone", "extrapbench.backbones", alias_key="backbone", variable="BACKBONES",
+BACKBONES = Registry("backbone", "extrapbench.backbones", variable="BACKBONES",
                      base="extrapbench.backbones.base:Backbone")
-METHODS = Registry("method", "extrapbench.methods", alias_key="method", variable="METHODS",
+METHODS = Registry("method", "extrapbench.methods", variable="METHODS",
                    base="extrapbench.methods.base:Method")
-SPLITS = Registry("split kind", "extrapbench.splits", alias_key="kind", variable="SPLITS", functions=True)
+SPLITS = Registry("split kind", "extrapbench.splits", variable="SPLITS", functions=True)
 #: reference predictors (extrapbench.references): no training loop, written as runs beside the methods' runs
-REFERENCES = Registry("reference predictor", "extrapbench.references", alias_key="reference", variable="REFERENCES",
+REFERENCES = Registry("reference predictor", "extrapbench.references", variable="REFERENCES",
                       base="extrapbench.references.base:ReferencePredictor")

@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 
 import yaml
 
-from extrapbench.registry import BACKBONES, METHODS, REFERENCES
+from extrapbench.registry import ALIAS_KEYS, resolve_entry
 
 
 class ConfigError(ValueError):
@@ -73,19 +73,19 @@ def method_entry(name: str, entry: Dict[str, Any] | None) -> tuple[str, Dict[str
     """(registered method, hyper-parameters) of the `methods:` entry `name`: a registered name with its
     hyper-parameters, or a variant whose `method:` key names the registered class (`mex_cos: {method: mex, score:
     cos}`). The entry's own training settings (`train`, `train_by_task`, see `train_settings`) are left out."""
-    return METHODS.resolve(name, entry, drop=METHOD_TRAIN_KEYS)
+    return resolve_entry(ALIAS_KEYS["method"], name, entry, drop=METHOD_TRAIN_KEYS)
 
 
 def backbone_entry(name: str, entry: Dict[str, Any] | None) -> tuple[str, Dict[str, Any]]:
     """(registered backbone, hyper-parameters) of the `backbones:` entry `name` (a variant names its class with
     `backbone:`)."""
-    return BACKBONES.resolve(name, entry)
+    return resolve_entry(ALIAS_KEYS["backbone"], name, entry)
 
 
 def reference_entry(name: str, entry: Dict[str, Any] | None) -> tuple[str, Dict[str, Any]]:
     """(registered predictor, hyper-parameters) of the `references:` entry `name` (a variant names its predictor
     with `reference:`, e.g. `rf_100: {reference: random_forest, n_estimators: 100}`)."""
-    return REFERENCES.resolve(name, entry)
+    return resolve_entry(ALIAS_KEYS["reference predictor"], name, entry)
 
 
 #: the method every ablation is compared with unless the config names another
@@ -156,16 +156,52 @@ def in_distribution_settings(config: Dict[str, Any]) -> Dict[str, Any]:
     return {**DEFAULT_IN_DISTRIBUTION, **settings}
 
 
+#: the largest config file read (the full grid, config/config.yaml, is 20 kB)
+MAX_CONFIG_BYTES = 2 ** 20
+#: the most values a loaded config may hold, each mapping, list and scalar counted every time it occurs: a YAML alias
+#: (`*name`) repeats its anchor's value once per use, so a few lines of nested aliases can stand for billions of
+#: values, which every check would then walk (the full grid, config/config.yaml, holds about 700)
+MAX_CONFIG_VALUES = 100_000
+
+
+def config_size_error(config: Any, source: str = "config") -> str | None:
+    """Why a loaded config is refused for its size (more than MAX_CONFIG_VALUES values, aliases expanded; a
+    recursive alias never ends), or None. Counting stops at the limit, so a bomb costs no more than that."""
+    count, stack = 0, [config]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            return (f"config {source}: refused: it holds more than {MAX_CONFIG_VALUES} values (MAX_CONFIG_VALUES, "
+                    f"extrapbench/config/entries.py), counting each YAML alias (*name) as the values it repeats; "
+                    f"a config that large is an alias bomb, or not a config. Write the repeated settings out, or "
+                    f"repeat fewer of them.")
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return None
+
+
 def load_yaml_file(path: str | Path) -> Dict[str, Any]:
     """A YAML (or JSON) config file; a syntax error names the file, line and column. Plain YAML only: unlike
-    Snakemake's --configfile (YTE templates with `__use_yte__`), nothing in the file is evaluated."""
+    Snakemake's --configfile (YTE templates with `__use_yte__`), nothing in the file is evaluated. A file over
+    MAX_CONFIG_BYTES, or one that holds more than MAX_CONFIG_VALUES values (config_size_error), is refused."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config {path}: refused: {size} bytes, more than MAX_CONFIG_BYTES = {MAX_CONFIG_BYTES} "
+                              f"(extrapbench/config/entries.py); is it a config?")
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot be read ({exc.strerror or exc})") from None
     try:
-        return yaml.safe_load(text)
+        loaded = yaml.safe_load(text)
+        if (message := config_size_error(loaded, str(path))) is not None:
+            raise ConfigError(message)
+        return loaded
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)

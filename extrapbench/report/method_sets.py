@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from extrapbench.config.entries import ABLATION_REFERENCE, normalise_ablations
-from extrapbench.registry import METHODS
+from extrapbench.config.entries import ABLATION_REFERENCE, method_entry, normalise_ablations
 
 #: Paper A's eight methods in its tables' order (registry names).
 PAPER_METHODS = ("erm", "lds", "ranksim", "balanced_mse", "conr", "c_mixup", "foma", "mex")
@@ -109,7 +108,7 @@ def method_sets(present: Iterable[str], entries: Mapping[str, Any] | None = None
     for name in ablation:
         reference = ablation[name]
         if reference is None:
-            registered = METHODS.resolve(name, entries.get(name))[0]
+            registered = method_entry(name, entries.get(name))[0]
             if registered != name and registered in methods:
                 reference = registered
             elif ABLATION_REFERENCE in present and name != ABLATION_REFERENCE:
