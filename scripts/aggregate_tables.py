@@ -6,7 +6,7 @@ output: summary (results/tables/summary.csv: the methods' rows), references_summ
         predictors' rows, results/tables/summary_references.csv) and, per metric, named outputs ``{metric}_md``, ``{metric}_tex``
         and ``{metric}_csv`` — at least mae, gm and spearman (Tables 2, 3, 6: the paper's eight methods, ranked
         within each backbone) — and ``{metric}_all_methods_{md,tex,csv}`` (every method entry, ranked within
-        each backbone); any other metric of extrapbench.report.tables.HIGHER_IS_BETTER (r2, ...) is written too
+        each backbone); any other metric of extrapbench.report.summary.HIGHER_IS_BETTER (r2, ...) is written too
         when the rule names its outputs. Optional: ``ablations_{md,tex,csv}`` (every ablation entry against its
         reference, Δ and paired p) and ``detection_{md,tex,csv}`` (recall; precision and F1 when train
         predictions exist).
@@ -21,77 +21,71 @@ log:    one file.
 """
 import logging
 
+from extrapbench.jobs.rule import run_rule
 from extrapbench.report.ablations import ablation_tables
 from extrapbench.report.detection_table import detection_table
 from extrapbench.report.method_sets import method_sets
-from extrapbench.report.tables import HIGHER_IS_BETTER, collect, paper_table, summarize
+from extrapbench.report.summary import HIGHER_IS_BETTER, collect, summarize
+from extrapbench.report.tables import paper_table
 
 
 def _paths(output, stem):
     return {kind: getattr(output, f"{stem}_{kind}", None) for kind in ("md", "tex", "csv")}
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        method_order = getattr(smk.params, "method_order", None)
-        task_order = getattr(smk.params, "task_order", None)
-        backbone_order = getattr(smk.params, "backbone_order", None)
-        not_applicable = getattr(smk.params, "not_applicable", None)
-        std_ddof = getattr(smk.params, "std_ddof", None)
-        std_ddof = 1 if std_ddof is None else int(std_ddof)
-        main_set = getattr(smk.params, "method_set", None) or "paper"
+def main(snakemake):
+    method_order = getattr(snakemake.params, "method_order", None)
+    task_order = getattr(snakemake.params, "task_order", None)
+    backbone_order = getattr(snakemake.params, "backbone_order", None)
+    not_applicable = getattr(snakemake.params, "not_applicable", None)
+    std_ddof = getattr(snakemake.params, "std_ddof", None)
+    std_ddof = 1 if std_ddof is None else int(std_ddof)
+    main_set = getattr(snakemake.params, "method_set", None) or "paper"
 
-        runs = collect(list(smk.input.metrics))
-        logging.info("collected %d runs", len(runs))
-        summary = summarize(runs, task_order=task_order, method_order=method_order,
-                            backbone_order=backbone_order, std_ddof=std_ddof)
-        references = [r for r in (getattr(smk.params, "references", None) or ()) if r in set(summary["method"])]
-        # summary.csv keeps the methods (what the rank analyses, figures and other tables read); the reference
-        # predictors' rows go to their own file
-        is_reference = summary["method"].isin(references)
-        summary[~is_reference].to_csv(smk.output.summary, index=False)
-        if getattr(smk.output, "references_summary", None):
-            summary[is_reference].to_csv(smk.output.references_summary, index=False)
-        sets = method_sets(summary["method"].unique(), getattr(smk.params, "method_entries", None),
-                           getattr(smk.params, "ablations", None), method_order,
-                           references=references)
-        logging.info("paper set %s; other methods %s; ablations %s", sets.paper, sets.others, sets.ablations)
-        if main_set == "paper" and not sets.paper:
-            main_set = "all"  # none of the paper's eight ran: the main tables hold every method
+    runs = collect(list(snakemake.input.metrics))
+    logging.info("collected %d runs", len(runs))
+    summary = summarize(runs, task_order=task_order, method_order=method_order,
+                        backbone_order=backbone_order, std_ddof=std_ddof)
+    references = [r for r in (getattr(snakemake.params, "references", None) or ()) if r in set(summary["method"])]
+    # summary.csv keeps the methods (what the rank analyses, figures and other tables read); the reference
+    # predictors' rows go to their own file
+    is_reference = summary["method"].isin(references)
+    summary[~is_reference].to_csv(snakemake.output.summary, index=False)
+    if getattr(snakemake.output, "references_summary", None):
+        summary[is_reference].to_csv(snakemake.output.references_summary, index=False)
+    sets = method_sets(summary["method"].unique(), getattr(snakemake.params, "method_entries", None),
+                       getattr(snakemake.params, "ablations", None), method_order,
+                       references=references)
+    logging.info("paper set %s; other methods %s; ablations %s", sets.paper, sets.others, sets.ablations)
+    if main_set == "paper" and not sets.paper:
+        main_set = "all"  # none of the paper's eight ran: the main tables hold every method
 
-        common = dict(backbone_order=backbone_order, task_order=task_order, not_applicable=not_applicable,
-                      std_ddof=std_ddof, labels=sets.labels())
-        for metric, higher_is_better in HIGHER_IS_BETTER.items():
-            for which, stem in ((main_set, metric), ("all", f"{metric}_all_methods")):
-                paths = _paths(smk.output, stem)
-                if not any(paths.values()):
-                    continue
-                if f"{metric}_mean" not in summary.columns:
-                    raise ValueError(f"the runs have no {metric} values for the {stem} table")
-                table = paper_table(summary, metric, higher_is_better, methods=sets.select(which),
-                                    extra_notes=sets.notes(which), references=sets.references, **common)
-                table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
-                logging.info("wrote the %s table (%d rows, %d tasks)", stem, len(table.rows), len(table.tasks))
+    common = dict(backbone_order=backbone_order, task_order=task_order, not_applicable=not_applicable,
+                  std_ddof=std_ddof, labels=sets.labels())
+    for metric, higher_is_better in HIGHER_IS_BETTER.items():
+        for which, stem in ((main_set, metric), ("all", f"{metric}_all_methods")):
+            paths = _paths(snakemake.output, stem)
+            if not any(paths.values()):
+                continue
+            if f"{metric}_mean" not in summary.columns:
+                raise ValueError(f"the runs have no {metric} values for the {stem} table")
+            table = paper_table(summary, metric, higher_is_better, methods=sets.select(which),
+                                extra_notes=sets.notes(which), references=sets.references, **common)
+            table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
+            logging.info("wrote the %s table (%d rows, %d tasks)", stem, len(table.rows), len(table.tasks))
 
-        paths = _paths(smk.output, "ablations")
-        if any(paths.values()):
-            ablation_tables(runs, sets, [m for m in ("mae", "gm", "spearman", "r2") if _paths(smk.output, m)["md"]
-                                         or _paths(smk.output, m)["csv"]] or ["mae"], std_ddof, task_order,
-                            backbone_order).write(paths["md"], paths["tex"], paths["csv"])
-            logging.info("wrote the ablation tables (%d entries)", len(sets.ablations))
-        paths = _paths(smk.output, "detection")
-        if any(paths.values()):
-            detection_table(summary, sets.all_methods, task_order, backbone_order,
-                            extra_notes=[n for n in sets.notes("all")[1:]],
-                            release_recall=bool(getattr(smk.params, "detection_release_recall", False))).write(
-                paths["md"], paths["tex"], paths["csv"])
-    except Exception:
-        logging.exception("aggregating tables failed")
-        raise
+    paths = _paths(snakemake.output, "ablations")
+    if any(paths.values()):
+        ablation_tables(runs, sets, [m for m in ("mae", "gm", "spearman", "r2") if _paths(snakemake.output, m)["md"]
+                                     or _paths(snakemake.output, m)["csv"]] or ["mae"], std_ddof, task_order,
+                        backbone_order).write(paths["md"], paths["tex"], paths["csv"])
+        logging.info("wrote the ablation tables (%d entries)", len(sets.ablations))
+    paths = _paths(snakemake.output, "detection")
+    if any(paths.values()):
+        detection_table(summary, sets.all_methods, task_order, backbone_order,
+                        extra_notes=[n for n in sets.notes("all")[1:]],
+                        release_recall=bool(getattr(snakemake.params, "detection_release_recall", False))).write(
+            paths["md"], paths["tex"], paths["csv"])
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

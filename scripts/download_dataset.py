@@ -2,18 +2,16 @@
 
 The table is validated where it is loaded (extrapbench.data.validate_dataset_table: non-finite targets, duplicated
 materials, unreadable structures stop the job, and nothing is written)."""
-import sys
-from pathlib import Path
+from extrapbench.data.datasets import load_dataset_table, write_dataset_table
+from extrapbench.files import write_atomic
+from extrapbench.jobs.rule import run_rule
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _logging import redirect_to_log  # noqa: E402
 
-redirect_to_log(snakemake)  # noqa: F821
+def main(snakemake):
+    name = snakemake.wildcards.dataset
+    frame = load_dataset_table(name, snakemake.params.data_home, snakemake.params.ane_data_home)
+    print(f"{name}: {len(frame)} rows, columns {list(frame.columns)}")
+    write_atomic(lambda p: write_dataset_table(frame, p), snakemake.output[0])
 
-from extrapbench.data.datasets import load_dataset_table, write_dataset_table  # noqa: E402
-from extrapbench.files import write_atomic  # noqa: E402
 
-name = snakemake.wildcards.dataset  # noqa: F821
-frame = load_dataset_table(name, snakemake.params.data_home, snakemake.params.ane_data_home)  # noqa: F821
-print(f"{name}: {len(frame)} rows, columns {list(frame.columns)}")
-write_atomic(lambda p: write_dataset_table(frame, p), snakemake.output[0])  # noqa: F821
+run_rule(main, snakemake)  # noqa: F821

@@ -5,28 +5,19 @@ output: png, pdf
 params: task_order, method_order, backbone_order (optional lists)
 log:    one file.
 """
-import logging
-
 import matplotlib.pyplot as plt
 
+from extrapbench.jobs.rule import run_rule
 from extrapbench.report.figures import plot_detection_recall
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        summary = getattr(smk.input, "summary", None) or smk.input[0]
-        figure = plot_detection_recall(summary, smk.output.png, smk.output.pdf,
-                                       task_order=getattr(smk.params, "task_order", None),
-                                       method_order=getattr(smk.params, "method_order", None),
-                                       backbone_order=getattr(smk.params, "backbone_order", None))
-        plt.close(figure)
-    except Exception:
-        logging.exception("plotting detection recall failed")
-        raise
+def main(snakemake):
+    summary = getattr(snakemake.input, "summary", None) or snakemake.input[0]
+    figure = plot_detection_recall(summary, snakemake.output.png, snakemake.output.pdf,
+                                   task_order=getattr(snakemake.params, "task_order", None),
+                                   method_order=getattr(snakemake.params, "method_order", None),
+                                   backbone_order=getattr(snakemake.params, "backbone_order", None))
+    plt.close(figure)
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

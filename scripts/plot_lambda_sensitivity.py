@@ -11,7 +11,8 @@ import logging
 
 import matplotlib.pyplot as plt
 
-from extrapbench.report.paper_outputs import plot_lambda_sensitivity
+from extrapbench.jobs.rule import run_rule
+from extrapbench.report.lambda_figure import plot_lambda_sensitivity
 
 
 def _paths(value):
@@ -20,24 +21,17 @@ def _paths(value):
     return [str(value)] if isinstance(value, str) else [str(path) for path in value]
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        selected = _paths(getattr(smk.input, "selected", None))
-        points = _paths(getattr(smk.input, "points", None))
-        figure = plot_lambda_sensitivity(selected, points, smk.input.summary, smk.output.png, smk.output.pdf,
-                                         lambda_key=getattr(smk.params, "lambda_key", None) or "lambda_abs",
-                                         reference=getattr(smk.params, "reference", None) or "erm",
-                                         task_order=getattr(smk.params, "task_order", None),
-                                         backbone_order=getattr(smk.params, "backbone_order", None))
-        plt.close(figure)
-        logging.info("plotted %d selections from %d grid points", len(selected), len(points))
-    except Exception:
-        logging.exception("plotting the λ sensitivity failed")
-        raise
+def main(snakemake):
+    selected = _paths(getattr(snakemake.input, "selected", None))
+    points = _paths(getattr(snakemake.input, "points", None))
+    figure = plot_lambda_sensitivity(selected, points, snakemake.input.summary, snakemake.output.png,
+                                     snakemake.output.pdf,
+                                     lambda_key=getattr(snakemake.params, "lambda_key", None) or "lambda_abs",
+                                     reference=getattr(snakemake.params, "reference", None) or "erm",
+                                     task_order=getattr(snakemake.params, "task_order", None),
+                                     backbone_order=getattr(snakemake.params, "backbone_order", None))
+    plt.close(figure)
+    logging.info("plotted %d selections from %d grid points", len(selected), len(points))
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

@@ -10,32 +10,25 @@ import logging
 
 import matplotlib.pyplot as plt
 
+from extrapbench.jobs.rule import run_rule
 from extrapbench.report.figures import plot_parity
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        predictions = getattr(smk.input, "predictions", None)
-        split = getattr(smk.input, "split", None)
-        if predictions is None or split is None:
-            paths = [str(path) for path in smk.input]
-            predictions = [path for path in paths if path.endswith(".csv")]
-            split = next(path for path in paths if path.endswith(".json"))
-        if isinstance(predictions, str):
-            predictions = [predictions]
-        figure = plot_parity(list(predictions), split, smk.output.png, smk.output.pdf,
-                             seed=getattr(smk.params, "seed", None),
-                             method_order=getattr(smk.params, "method_order", None),
-                             backbone_order=getattr(smk.params, "backbone_order", None))
-        plt.close(figure)
-        logging.info("plotted %d prediction files", len(predictions))
-    except Exception:
-        logging.exception("plotting parity failed")
-        raise
+def main(snakemake):
+    predictions = getattr(snakemake.input, "predictions", None)
+    split = getattr(snakemake.input, "split", None)
+    if predictions is None or split is None:
+        paths = [str(path) for path in snakemake.input]
+        predictions = [path for path in paths if path.endswith(".csv")]
+        split = next(path for path in paths if path.endswith(".json"))
+    if isinstance(predictions, str):
+        predictions = [predictions]
+    figure = plot_parity(list(predictions), split, snakemake.output.png, snakemake.output.pdf,
+                         seed=getattr(snakemake.params, "seed", None),
+                         method_order=getattr(snakemake.params, "method_order", None),
+                         backbone_order=getattr(snakemake.params, "backbone_order", None))
+    plt.close(figure)
+    logging.info("plotted %d prediction files", len(predictions))
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

@@ -12,44 +12,38 @@ log:    one file.
 """
 import logging
 
+from extrapbench.jobs.rule import run_rule
 from extrapbench.report.method_sets import method_sets
 from extrapbench.report.statistics import statistics_report
-from extrapbench.report.tables import collect
+from extrapbench.report.summary import collect
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        metrics = getattr(smk.input, "metrics", None) or list(smk.input)
-        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-        runs = collect(metrics)
-        std_ddof = getattr(smk.params, "std_ddof", None)
-        method_order = getattr(smk.params, "method_order", None)
-        sets = method_sets(runs["method"].unique(), getattr(smk.params, "method_entries", None),
-                           getattr(smk.params, "ablations", None), method_order)
-        which = getattr(smk.params, "method_set", None) or "paper"
-        ranked = sets.select(which) if (which == "all" or sets.paper) else sets.all_methods
-        notes = [f"(a) and (b) test every method entry against the reference; (c) ranks "
-                 f"{'the paper' if ranked == sets.paper else 'every'} method set within each backbone "
-                 f"({', '.join(ranked)}); ablation entries are in ablations.md."]
-        report = statistics_report(runs, metric=getattr(smk.params, "metric", None) or "mae",
-                                   reference=getattr(smk.params, "reference", None) or "erm",
-                                   alpha=float(getattr(smk.params, "alpha", None) or 0.05),
-                                   task_order=getattr(smk.params, "task_order", None),
-                                   method_order=method_order,
-                                   backbone_order=getattr(smk.params, "backbone_order", None),
-                                   std_ddof=1 if std_ddof is None else int(std_ddof),
-                                   methods=sets.all_methods, ranked_methods=ranked, set_notes=notes)
-        report.write(markdown_path=smk.output.md, latex_path=smk.output.tex, paired_csv=smk.output.paired_csv,
-                     wilcoxon_csv=smk.output.wilcoxon_csv, ranks_csv=smk.output.ranks_csv)
-        for analysis in report.analyses:
-            logging.info("%s", analysis.summary_line())
-    except Exception:
-        logging.exception("building the statistics report failed")
-        raise
+def main(snakemake):
+    metrics = getattr(snakemake.input, "metrics", None) or list(snakemake.input)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    runs = collect(metrics)
+    std_ddof = getattr(snakemake.params, "std_ddof", None)
+    method_order = getattr(snakemake.params, "method_order", None)
+    sets = method_sets(runs["method"].unique(), getattr(snakemake.params, "method_entries", None),
+                       getattr(snakemake.params, "ablations", None), method_order)
+    which = getattr(snakemake.params, "method_set", None) or "paper"
+    ranked = sets.select(which) if (which == "all" or sets.paper) else sets.all_methods
+    notes = [f"(a) and (b) test every method entry against the reference; (c) ranks "
+             f"{'the paper' if ranked == sets.paper else 'every'} method set within each backbone "
+             f"({', '.join(ranked)}); ablation entries are in ablations.md."]
+    report = statistics_report(runs, metric=getattr(snakemake.params, "metric", None) or "mae",
+                               reference=getattr(snakemake.params, "reference", None) or "erm",
+                               alpha=float(getattr(snakemake.params, "alpha", None) or 0.05),
+                               task_order=getattr(snakemake.params, "task_order", None),
+                               method_order=method_order,
+                               backbone_order=getattr(snakemake.params, "backbone_order", None),
+                               std_ddof=1 if std_ddof is None else int(std_ddof),
+                               methods=sets.all_methods, ranked_methods=ranked, set_notes=notes)
+    report.write(markdown_path=snakemake.output.md, latex_path=snakemake.output.tex,
+                 paired_csv=snakemake.output.paired_csv, wilcoxon_csv=snakemake.output.wilcoxon_csv,
+                 ranks_csv=snakemake.output.ranks_csv)
+    for analysis in report.analyses:
+        logging.info("%s", analysis.summary_line())
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

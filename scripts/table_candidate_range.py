@@ -11,31 +11,24 @@ import logging
 
 import pandas as pd
 
-from extrapbench.report.paper_outputs import candidate_range_table
+from extrapbench.jobs.rule import run_rule
+from extrapbench.report.candidate_range import candidate_range_table
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        provenance = smk.input.provenance
-        provenance = [provenance] if isinstance(provenance, str) else list(provenance)
-        splits = getattr(smk.input, "splits", None)
-        splits = [splits] if isinstance(splits, str) else list(splits or [])
-        predictions = getattr(smk.input, "predictions", None)
-        predictions = [predictions] if isinstance(predictions, str) else list(predictions or [])
-        table = candidate_range_table(pd.read_csv(smk.input.summary), provenance, split_json_paths=splits,
-                                      task_order=getattr(smk.params, "task_order", None),
-                                      backbone_order=getattr(smk.params, "backbone_order", None),
-                                      predictions_paths=predictions)
-        table.write(markdown_path=smk.output.md, latex_path=smk.output.tex, csv_path=smk.output.csv)
-        kinds = sorted(table.frame["candidate_range"].dropna().unique())
-        logging.info("wrote the candidate-range table (%d rows; range kinds: %s)", len(table.frame), kinds)
-    except Exception:
-        logging.exception("building the candidate-range table failed")
-        raise
+def main(snakemake):
+    provenance = snakemake.input.provenance
+    provenance = [provenance] if isinstance(provenance, str) else list(provenance)
+    splits = getattr(snakemake.input, "splits", None)
+    splits = [splits] if isinstance(splits, str) else list(splits or [])
+    predictions = getattr(snakemake.input, "predictions", None)
+    predictions = [predictions] if isinstance(predictions, str) else list(predictions or [])
+    table = candidate_range_table(pd.read_csv(snakemake.input.summary), provenance, split_json_paths=splits,
+                                  task_order=getattr(snakemake.params, "task_order", None),
+                                  backbone_order=getattr(snakemake.params, "backbone_order", None),
+                                  predictions_paths=predictions)
+    table.write(markdown_path=snakemake.output.md, latex_path=snakemake.output.tex, csv_path=snakemake.output.csv)
+    kinds = sorted(table.frame["candidate_range"].dropna().unique())
+    logging.info("wrote the candidate-range table (%d rows; range kinds: %s)", len(table.frame), kinds)
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

@@ -10,25 +10,18 @@ import logging
 
 import pandas as pd
 
-from extrapbench.report.paper_outputs import running_time_table
+from extrapbench.jobs.rule import run_rule
+from extrapbench.report.running_time import running_time_table
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        summary = getattr(smk.input, "summary", None) or smk.input[0]
-        table = running_time_table(pd.read_csv(summary), reference=getattr(smk.params, "reference", None) or "erm",
-                                   method_order=getattr(smk.params, "method_order", None),
-                                   backbone_order=getattr(smk.params, "backbone_order", None),
-                                   std_ddof=getattr(smk.params, "std_ddof", None))
-        table.write(markdown_path=smk.output.md, latex_path=smk.output.tex, csv_path=smk.output.csv)
-        logging.info("wrote the running-time table (%d method × backbone cells)", len(table.frame))
-    except Exception:
-        logging.exception("building the running-time table failed")
-        raise
+def main(snakemake):
+    summary = getattr(snakemake.input, "summary", None) or snakemake.input[0]
+    table = running_time_table(pd.read_csv(summary), reference=getattr(snakemake.params, "reference", None) or "erm",
+                               method_order=getattr(snakemake.params, "method_order", None),
+                               backbone_order=getattr(snakemake.params, "backbone_order", None),
+                               std_ddof=getattr(snakemake.params, "std_ddof", None))
+    table.write(markdown_path=snakemake.output.md, latex_path=snakemake.output.tex, csv_path=snakemake.output.csv)
+    logging.info("wrote the running-time table (%d method × backbone cells)", len(table.frame))
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

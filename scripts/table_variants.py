@@ -12,32 +12,25 @@ import logging
 
 import pandas as pd
 
-from extrapbench.report.paper_outputs import variant_tables
-from extrapbench.report.tables import collect
+from extrapbench.jobs.rule import run_rule
+from extrapbench.report.summary import collect
+from extrapbench.report.variants import variant_tables
 
 
-def main(smk) -> None:
-    # force: replace any handler a host process installed, so the log file gets the records
-    logging.basicConfig(filename=smk.log[0] if smk.log else None, filemode="w", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    try:
-        provenance = smk.input.provenance
-        if isinstance(provenance, str):
-            provenance = [provenance]
-        metrics = getattr(smk.input, "metrics", None)
-        metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])
-        tables = variant_tables(pd.read_csv(smk.input.summary), list(provenance),
-                                metrics=getattr(smk.params, "metrics", None) or ("mae", "gm"),
-                                task_order=getattr(smk.params, "task_order", None),
-                                backbone_order=getattr(smk.params, "backbone_order", None),
-                                std_ddof=getattr(smk.params, "std_ddof", None),
-                                runs=collect(metrics) if metrics else None)
-        tables.write(markdown_path=smk.output.md, latex_path=smk.output.tex, csv_path=smk.output.csv)
-        logging.info("wrote Table 4 (%d MEX entries: %s)", len(tables.entries), ", ".join(tables.entries["label"]))
-    except Exception:
-        logging.exception("building Table 4 failed")
-        raise
+def main(snakemake):
+    provenance = snakemake.input.provenance
+    if isinstance(provenance, str):
+        provenance = [provenance]
+    metrics = getattr(snakemake.input, "metrics", None)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])
+    tables = variant_tables(pd.read_csv(snakemake.input.summary), list(provenance),
+                            metrics=getattr(snakemake.params, "metrics", None) or ("mae", "gm"),
+                            task_order=getattr(snakemake.params, "task_order", None),
+                            backbone_order=getattr(snakemake.params, "backbone_order", None),
+                            std_ddof=getattr(snakemake.params, "std_ddof", None),
+                            runs=collect(metrics) if metrics else None)
+    tables.write(markdown_path=snakemake.output.md, latex_path=snakemake.output.tex, csv_path=snakemake.output.csv)
+    logging.info("wrote Table 4 (%d MEX entries: %s)", len(tables.entries), ", ".join(tables.entries["label"]))
 
 
-if "snakemake" in globals():
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+run_rule(main, snakemake)  # noqa: F821

@@ -1,8 +1,8 @@
-"""A job's log keeps progress bars (tqdm) as a few lines, not one line per update (issue 22, item 1).
+"""A job's log keeps progress bars (tqdm) as a few lines, not one line per update.
 
 tqdm redraws a bar with '\\r'. Snakemake's `show-failed-logs` (both profiles) prints a failed job's log split with
 str.splitlines(), which splits at '\\r' too: a training job that failed printed ~1,200 bar lines on the console,
-the traceback after them. scripts/_logging.py now keeps each bar as one line of the log, its latest state (rewritten
+the traceback after them. extrapbench.jobs.logs keeps each bar as one line of the log, its latest state (rewritten
 in place), so the log a failure prints is short and ends with the error.
 """
 from __future__ import annotations
@@ -11,30 +11,28 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO
-
 JOB = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {scripts!r})
     from tqdm.auto import tqdm
-    from _logging import redirect_to_log
+    from extrapbench.jobs.rule import run_rule
 
     class Snakemake:
         log = [{log!r}]
         rule = "train"
 
-    redirect_to_log(Snakemake)
-    print("training phonons_top/magpie_mlp/erm/seed0")
-    for epoch in tqdm(range(3000), desc="main epochs", mininterval=0, miniters=1):
-        if epoch == {fail_at}:
-            raise FloatingPointError(f"non-finite training loss nan at epoch {{epoch}}; lower the learning rate")
-    print("done")
+    def main(snakemake):
+        print("training phonons_top/magpie_mlp/erm/seed0")
+        for epoch in tqdm(range(3000), desc="main epochs", mininterval=0, miniters=1):
+            if epoch == {fail_at}:
+                raise FloatingPointError(f"non-finite training loss nan at epoch {{epoch}}; lower the learning rate")
+        print("done")
+
+    run_rule(main, Snakemake)
 """)
 
 
 def _job(tmp_path, fail_at):
     log = tmp_path / "logs" / "train.log"
-    code = JOB.format(scripts=str(REPO / "scripts"), log=str(log), fail_at=fail_at)
+    code = JOB.format(log=str(log), fail_at=fail_at)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120), log
 
 
@@ -74,11 +72,10 @@ class _Clock:
 
 
 def _filter(tmp_path):
-    sys.path.insert(0, str(REPO / "scripts"))
-    from _logging import _ProgressFilter
+    from extrapbench.jobs.logs import ProgressFilter
     path = tmp_path / "job.log"
     clock = _Clock()
-    return _ProgressFilter(open(path, "a", buffering=1), clock=clock), clock, path
+    return ProgressFilter(open(path, "a", buffering=1), clock=clock), clock, path
 
 
 def test_a_running_bar_is_one_line_in_the_log_rewritten_in_place(tmp_path):

@@ -1,4 +1,4 @@
-"""Issue 22: training jobs that fail, are interrupted or run from an awkward place, in real Snakemake runs on a tiny
+"""Training jobs that fail, are interrupted or run from an awkward place, in real Snakemake runs on a tiny
 config: a failed seed of a train_seeds job leaves nothing that looks complete and its finished seeds are restored,
 not retrained; Ctrl-C then `make demo`'s command again just works; a checkout and interpreter under paths with
 spaces run every rule; a deterministic error is not retried."""
@@ -180,8 +180,8 @@ def test_a_checkout_and_an_interpreter_under_paths_with_spaces_run_every_rule(up
 
 def test_a_deterministic_error_is_not_retried(upstream, tmp_path):
     """A non-finite training loss (learning rate 1e30) with resources.retries 1: Snakemake resubmits the job, and
-    the second attempt stops at once, before any training, with the first attempt's message and a log that says
-    why; a new Snakemake run (the learning rate fixed) trains again."""
+    the second attempt stops at once, before any training, with a DeterministicFailure that carries the first
+    attempt's error and a log that says why; a new Snakemake run (the learning rate fixed) trains again."""
     config = with_config(TINY, seeds=[0], train={"learning_rate": 1e30},
                          resources={"seeds_in_one_job": False, "retries": 1})
     workdir = workdir_with(upstream, tmp_path / "work", config)
@@ -189,10 +189,12 @@ def test_a_deterministic_error_is_not_retried(upstream, tmp_path):
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0
     assert "Trying to restart job" in output  # Snakemake did resubmit it
-    message = "extrapbench: train failed: FloatingPointError: non-finite training loss"
-    lines = [line for line in output.splitlines() if line.startswith(message)]
+    lines = [line for line in output.splitlines() if line.startswith("extrapbench: train failed: ")]
     assert len(lines) == 2, output[-5000:]
+    assert lines[0].startswith("extrapbench: train failed: FloatingPointError: non-finite training loss")
     assert "not retried" not in lines[0]
+    assert lines[1].startswith("extrapbench: train failed: DeterministicFailure: FloatingPointError: non-finite "
+                               "training loss"), lines[1]
     assert f"[not retried: attempt 1 failed this way, deterministically; its log: {LOGS}/seed0.log.attempt1]" \
         in lines[1]
     log = (workdir / LOGS / "seed0.log").read_text()

@@ -505,27 +505,27 @@ def test_every_pt_file_loads_with_weights_only(tmp_path, phonons_table):
 # a failed job says why on the console; attempts keep their logs
 # ---------------------------------------------------------------------------------------------------------------
 SCRIPT = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {scripts!r})
-    from _logging import attempt_logs, finish_attempt, redirect_to_log
+    from extrapbench.jobs.logs import attempt_logs, finish_attempt
+    from extrapbench.jobs.rule import run_rule
 
     class Snakemake:
         log = [{log!r}]
         rule = "split_task"
 
-    redirect_to_log(Snakemake, resumable={resumable}, resuming={resuming})
-    print("working")
-    if {fail}:
-        raise ValueError("task phonons_top: dataset 'x': 2 of 9 rows\\nhave a non-finite target")
-    print(attempt_logs())
-    finish_attempt()
+    def main(snakemake):
+        print("working")
+        if {fail}:
+            raise ValueError("task phonons_top: dataset 'x': 2 of 9 rows\\nhave a non-finite target")
+        print(attempt_logs())
+        finish_attempt()
+
+    run_rule(main, Snakemake, resumable={resumable}, resuming={resuming})
 """)
 
 
 def _script(tmp_path, fail, resumable=False, resuming=False):
     log = tmp_path / "logs" / "job.log"
-    code = SCRIPT.format(scripts=str(REPO / "scripts"), log=str(log), fail=fail, resumable=resumable,
-                         resuming=resuming)
+    code = SCRIPT.format(log=str(log), fail=fail, resumable=resumable, resuming=resuming)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60), log
 
 

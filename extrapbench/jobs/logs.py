@@ -1,31 +1,36 @@
-"""Send a rule script's stdout/stderr (tqdm bars, warnings, tracebacks) to the rule's log file, and say why a job
-failed on Snakemake's own console as well.
+"""A rule job's output in its log: stdout, stderr and logging records (tqdm bars, warnings, tracebacks) go to the
+rule's log file, and why a job failed is said on Snakemake's own console as well.
 
-An uncaught exception still goes to the log with its full traceback; in addition one line,
+A failure goes to the log with its full traceback; in addition one line,
 ``extrapbench: <rule> failed: <ExceptionType>: <message> (log: <path>)``, goes to the stderr Snakemake shows, so
-the cause is on the console next to Snakemake's "Error in rule ..." instead of at the end of a traceback in the log.
+the cause is on the console next to Snakemake's "Error in rule ..." instead of at the end of a traceback in the log
+(`report_failure`; extrapbench.jobs.rule.run_rule calls it, and an exception nothing reported does too).
 
 Attempts: Snakemake deletes a job's log before it runs the job again. A resumable job (training, which resumes
-from its per-epoch checkpoint) passes `resumable=True` and `resuming=<whether a checkpoint from an earlier attempt
-exists>`: each attempt's log is then also hard-linked as ``<log>.attempt<N>``, which survives Snakemake's deletion,
-so a resumed run keeps the logs of every attempt. `finish_attempt()` drops the link of an attempt that completed
-(its content is the log itself); a fresh start (no checkpoint) removes the links of earlier, unrelated attempts.
+from its per-epoch checkpoint) calls `keep_attempt(log, resuming=<whether a checkpoint from an earlier attempt
+exists>)` (or passes `resumable=True, resuming=...` to `redirect_to_log`): each attempt's log is then also
+hard-linked as ``<log>.attempt<N>``, which survives Snakemake's deletion, so a resumed run keeps the logs of every
+attempt. `finish_attempt()` drops the link of an attempt that completed (its content is the log itself); a fresh
+start (no checkpoint) removes the links of earlier, unrelated attempts.
 
 A job that trains several runs in turn, each with its own log (train_seeds: one log per seed, as train writes it),
-calls `redirect_to_log(..., log=<that run's log>)` before each run: output then goes to that log, and each log keeps
+calls `redirect_to_log(<that run's log>, ...)` before each run: output then goes to that log, and each log keeps
 its own attempt links. Every link this attempt made stays until `finish_attempt()`, when the whole job is done: a
 job killed in its second run keeps the first run's log of this attempt too.
 
 Progress bars: tqdm redraws a bar in place with '\r'. Snakemake's `show-failed-logs` prints a failed job's log
 split with str.splitlines(), which splits at '\r' as well, so every redraw used to become a console line (~1,200 for
-one training job, the traceback after them). The log now holds each bar as one line (_ProgressFilter): its latest
+one training job, the traceback after them). The log now holds each bar as one line (ProgressFilter): its latest
 state, rewritten in place at most every 10 s while it runs (a job killed mid-bar leaves where it was), its final
 state when it ends, and the state a job failed in before the traceback. A failed job's log is then short and ends
 with its traceback. (`tail -f` on a running job's log says "file truncated" at each rewrite; `cat` it instead. A
 bar was never shown on a terminal: a job's output goes to its log.)
 """
+from __future__ import annotations
+
 import atexit
 import io
+import logging
 import os
 import re
 import sys
@@ -33,10 +38,14 @@ import time
 import traceback
 from pathlib import Path
 
+#: the current log, its rule, this attempt's logs and links, every handle opened, the exceptions already reported
 _STATE = {}
+RECORD_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: the longest message the console line shows
+CONSOLE_MESSAGE_CHARS = 1500
 
 
-class _ProgressFilter(io.TextIOBase):
+class ProgressFilter(io.TextIOBase):
     """A text stream over the log file (opened for appending) that keeps a '\r'-redrawn line (a progress bar) as one
     line, always its latest state.
 
@@ -149,66 +158,94 @@ def _attempt_links(log: Path) -> list:
     return [path for _, path in sorted(links)]
 
 
-def redirect_to_log(snakemake, resumable: bool = False, resuming: bool = False, log=None, append: bool = False) -> None:
-    """stdout/stderr to `log` (default: the job's first log), replacing an earlier redirect of this process.
-    `append`: continue a log this job wrote earlier (train_seeds: a failed seed's error goes back to its log)."""
+def redirect_to_log(log, *, rule: str | None = None, append: bool = False, resumable: bool = False,
+                    resuming: bool = False) -> None:
+    """stdout, stderr and logging records (INFO and up) to `log`, replacing an earlier redirect of this process;
+    nothing where `log` is None. `rule`: the name the console line gives (default: the earlier redirect's, else
+    "job"). `append`: continue a log this job wrote earlier (train_seeds: a failed seed's error goes back to its
+    log). `resumable`, `resuming`: keep_attempt(log, resuming) as well."""
     if log is None:
-        if not snakemake.log:
-            return
-        log = snakemake.log[0]
+        return
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     if not append:
         open(log, "w").close()
-    # appending: a progress bar's line is replaced in place by cutting the file back (_ProgressFilter)
-    handle = _ProgressFilter(open(log, "a", buffering=1))
-    console = sys.__stderr__
+    # appending: a progress bar's line is replaced in place by cutting the file back (ProgressFilter)
+    handle = ProgressFilter(open(log, "a", buffering=1))
     if _STATE.get("handles"):  # an earlier log of this job: flushed, left open (a library may still hold it)
         _STATE["handles"][-1].finish_line()
     else:
         atexit.register(_finish_lines)   # a bar still drawn when the job ends: its last state
     sys.stdout = sys.stderr = handle
-    rule = getattr(snakemake, "rule", None) or "job"
-    _STATE.update(log=log, rule=rule, attempts=[])
+    # force: replace any handler a host process (or an earlier log of this job) installed
+    logging.basicConfig(stream=handle, level=logging.INFO, format=RECORD_FORMAT, force=True)
+    _STATE.update(log=log, rule=rule or _STATE.get("rule") or "job", handle=handle, attempts=[])
     _STATE.setdefault("handles", []).append(handle)
     _STATE.setdefault("links", [])
-
+    _STATE.setdefault("reported", [])
+    sys.excepthook = _report_unreported
     if resumable:
-        earlier = _attempt_links(log)
-        if not resuming:
-            for path in earlier:
-                path.unlink(missing_ok=True)
-            earlier = []
-        number = len(earlier) + 1
-        link = log.with_name(f"{log.name}.attempt{number}")
-        try:
-            link.unlink(missing_ok=True)
-            os.link(log, link)
-            _STATE["links"].append(link)
-        except OSError:  # a file system without hard links: the attempt is not kept
-            pass
-        _STATE["attempts"] = [str(p) for p in earlier] + [str(log)]
-        if earlier:
-            print(f"attempt {number}; the logs of the earlier attempts: {', '.join(map(str, earlier))}", flush=True)
+        keep_attempt(log, resuming=resuming)
 
-    def excepthook(kind, value, tb):
-        handle.finish_line()            # the state of a bar the job failed in, then the traceback
-        traceback.print_exception(kind, value, tb, file=handle)
-        handle.finish_line()
-        if kind is KeyboardInterrupt:
-            line = f"extrapbench: {rule} interrupted (log: {log})"
-        else:
-            message = " ".join(str(value).split())  # one line, however the message is laid out
-            if len(message) > 1500:
-                message = message[:1500] + " ..."
-            line = f"extrapbench: {rule} failed: {kind.__name__}: {message} (log: {log})"
-        try:
-            console.write(line + "\n")
-            console.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
 
-    sys.excepthook = excepthook
+def keep_attempt(log, resuming: bool) -> None:
+    """Hard-link `log` (the current log, just redirected to) as ``<log>.attempt<N>``, so that this attempt's log
+    survives Snakemake's deletion of the job's logs; `resuming`: an earlier attempt left something this one goes on
+    from (its links stay and this one says where they are), else they go."""
+    log = Path(log)
+    earlier = _attempt_links(log)
+    if not resuming:
+        for path in earlier:
+            path.unlink(missing_ok=True)
+        earlier = []
+    number = len(earlier) + 1
+    link = log.with_name(f"{log.name}.attempt{number}")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(log, link)
+        _STATE.setdefault("links", []).append(link)
+    except OSError:  # a file system without hard links (or no log yet): the attempt is not kept
+        pass
+    _STATE["attempts"] = [str(p) for p in earlier] + [str(log)]
+    if earlier:
+        print(f"attempt {number}; the logs of the earlier attempts: {', '.join(map(str, earlier))}", flush=True)
+
+
+def console_line(exc: BaseException, rule: str, log) -> str:
+    """The one line that says on the console why the job stopped (an exception with a true ``keeps_lines``
+    attribute: its message's lines, whole)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return f"extrapbench: {rule} interrupted (log: {log})"
+    if getattr(exc, "keeps_lines", False):  # a message of one line per item (a stale run each): shown whole
+        message = str(exc).rstrip()
+    else:
+        message = " ".join(str(exc).split())  # one line, however the message is laid out
+        if len(message) > CONSOLE_MESSAGE_CHARS:
+            message = message[:CONSOLE_MESSAGE_CHARS] + " ..."
+    return f"extrapbench: {rule} failed: {type(exc).__name__}: {message} (log: {log})"
+
+
+def report_failure(exc: BaseException) -> None:
+    """`exc`'s traceback to the current log (after the state of a bar the job failed in), and its console_line
+    to the console. Nothing where no log was redirected to (the traceback then reaches the console as it is)."""
+    handle = _STATE.get("handle")
+    if handle is None:
+        return
+    _STATE["reported"].append(exc)
+    handle.finish_line()
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=handle)
+    handle.finish_line()
+    try:
+        sys.__stderr__.write(console_line(exc, _STATE["rule"], _STATE["log"]) + "\n")
+        sys.__stderr__.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _report_unreported(kind, value, tb) -> None:
+    """sys.excepthook: an exception that ends the process is reported once (report_failure)."""
+    if not any(value is reported for reported in _STATE.get("reported", [])):
+        report_failure(value)
 
 
 def attempt_logs() -> list:
