@@ -293,7 +293,7 @@ def _scan(script: Path) -> tuple[dict[str, bool], dict[Path, bool]]:
                     file = _module_file(".".join(parts[:i]))
                     if file:
                         todo.append((file, reach))
-            elif (local_dir / f"{top}.py").exists():  # scripts/_logging.py
+            elif (local_dir / f"{top}.py").exists():  # a helper module beside the script
                 todo.append((local_dir / f"{top}.py", reach))
             elif top in sys.stdlib_module_names or top == "__future__":
                 continue

@@ -4,7 +4,7 @@ localrules:
 
 
 rule train:
-    """One (method, backbone, task, seed) run: SPEC §5 protocol, best-val checkpoint, val/test predictions.
+    """One (method, backbone, task, seed) run: the training protocol of docs/benchmark.md, best-val checkpoint, val/test predictions.
     With a selection grid for the method, it trains the selected grid point's hyper-parameters.
     Runtime and memory come from config `resources.per_backbone`; a failed attempt is retried with the runtime
     scaled by the attempt, and it resumes from the run's per-epoch checkpoint. Not with `resources.seeds_in_one_job`
@@ -29,7 +29,7 @@ rule train:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
-        attempt=lambda wildcards, attempt: attempt,  # scripts/train.py: a retry after a deterministic error stops
+        attempt=lambda wildcards, attempt: attempt,  # extrapbench/jobs/train.py: a retry after a deterministic error stops
     params:
         run=final_run_params,  # one callable, not five: Snakemake inspects each callable of each job it plans
         predict_train=True,
@@ -62,7 +62,7 @@ rule train_seeds:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
-        attempt=lambda wildcards, attempt: attempt,  # scripts/train.py: a retry after a deterministic error stops
+        attempt=lambda wildcards, attempt: attempt,  # extrapbench/jobs/train.py: a retry after a deterministic error stops
     params:
         run=seeds_run_params,
         predict_train=True,
@@ -92,7 +92,7 @@ rule train_grid_point:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=gpu_count,
-        attempt=lambda wildcards, attempt: attempt,  # scripts/train.py: a retry after a deterministic error stops
+        attempt=lambda wildcards, attempt: attempt,  # extrapbench/jobs/train.py: a retry after a deterministic error stops
     params:
         run=grid_run_params,
         predict_train=False,  # selection reads val rows only
@@ -102,7 +102,7 @@ rule train_grid_point:
 
 rule select_hyperparameters:
     """The grid point with the lowest val MAE (only val rows are read for the choice), and every grid point's
-    SPEC §6 metrics (grid_metrics.json: Fig. 6's test MAE along λ; never read by the selection)."""
+    the benchmark's metrics (grid_metrics.json: Fig. 6's test MAE along λ; never read by the selection)."""
     input:
         predictions=lambda wildcards: expand(
             f"{POINT_DIR}/predictions.csv",
