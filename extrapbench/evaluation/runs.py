@@ -210,6 +210,9 @@ def run_metrics(predictions: pd.DataFrame, split_summary: Mapping[str, Any],
     # Training bookkeeping travels along so the summary can report it (e.g. running time per method).
     for key in ("epochs_run", "best_epoch", "wall_time_s"):
         metrics[key] = provenance.get(key)
+    # the epoch cap the run trained under (each stage's; best_epoch is the last stage's, counted from 0): a best
+    # epoch of max_epochs - 1 means the run was still improving when the cap stopped it (the tables mark it)
+    metrics["max_epochs"] = ((provenance.get("config") or {}).get("train") or {}).get("max_epochs")
     return {key: _json_safe(value) for key, value in metrics.items()}
 
 

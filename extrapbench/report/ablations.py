@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from extrapbench.naming import display_name, order_backbones, order_tasks
+from extrapbench.report.compare import direction as direction_of
 from extrapbench.report.format import mean_std_cell
 from extrapbench.report.io import write_table_files
 from extrapbench.report.method_sets import MethodSets
@@ -48,8 +49,9 @@ def ablation_frame(runs: pd.DataFrame, sets: MethodSets, metric: str = "mae", st
                 t, p, note = paired_t(x, y) if reference else (math.nan, math.nan, "no reference entry")
                 if reference and ref.dropna().empty:
                     note = f"{reference} not run here"
-                direction = (MISSING if pd.isna(delta) else "equal" if delta == 0
-                             else "better" if (delta > 0) == higher else "worse")
+                # a tie within the report's tolerance is "equal" (extrapbench.report.compare)
+                direction = (direction_of(float(np.mean(x)), float(np.mean(y)), higher) or MISSING) if seeds \
+                    else MISSING
                 entry_mean, entry_std = mean_std(values, std_ddof)
                 ref_mean, ref_std = mean_std(ref, std_ddof)
                 rows.append({"metric": metric, "task": task, "backbone": backbone, "entry": entry,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from extrapbench.report.compare import tie_width
+
 
 def _separated(better: float, worse: float, spread: float) -> bool:
     """Seed noise cannot swap the two: their means differ by more than ``spread`` (the larger std; 0 when no
-    std is known, e.g. a single seed or the average-rank column)."""
-    return abs(better - worse) > (0.0 if pd.isna(spread) else spread)
+    std is known, e.g. a single seed or the average-rank column), and by more than the report's tie width
+    (:mod:`extrapbench.report.compare`: a difference in the last digits is no win)."""
+    return abs(better - worse) > max(0.0 if pd.isna(spread) else spread, float(tie_width(better, worse)))
 
 
 def mark_best(values: pd.Series, higher_is_better: bool, stds: pd.Series | None = None) -> tuple[set, set]:

@@ -227,27 +227,55 @@ def _parity_panel(axis: plt.Axes, predictions: pd.DataFrame, train_min: float, t
 # Fig. 5: detection recall
 # ----------------------------------------------------------------------------------------------------------
 
+#: eight colours a reader tells apart, colour-blind safe (Okabe & Ito); past eight bars hatches vary as well
+DISTINCT_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+DISTINCT_HATCHES = ("", "//", "..", "xx")
+#: more methods than this per task group: Fig. 5 draws paper A's eight only (the rest are in tables/detection)
+MAX_DETECTION_BARS = len(DISTINCT_COLOURS)
+
+
+def detection_figure_methods(present: Iterable[str], method_order: Sequence[str] | None = None) -> tuple[list, bool]:
+    """The methods Fig. 5 draws, and whether that leaves some out: every method present when they are at most
+    MAX_DETECTION_BARS, else paper A's eight as far as present (DenseWeight in LDS's slot without LDS;
+    extrapbench.report.method_sets); every method when none of the eight is present."""
+    from extrapbench.report.method_sets import method_sets
+
+    methods = order_methods(list(present), method_order)
+    if len(methods) <= MAX_DETECTION_BARS:
+        return methods, False
+    paper = method_sets(methods).paper
+    return (paper, True) if paper else (methods, False)
+
+
 def plot_detection_recall(summary: pd.DataFrame | PathLike, png_path: PathLike, pdf_path: PathLike | None = None,
                           task_order: Sequence[str] | None = None, method_order: Sequence[str] | None = None,
-                          backbone_order: Sequence[str] | None = None) -> plt.Figure:
+                          backbone_order: Sequence[str] | None = None,
+                          methods: Sequence[str] | None = None) -> plt.Figure:
     """Grouped bars of the mean recall of extrapolative-sample detection (val ∪ test), error bars = std over
-    seeds; one panel per backbone, a group per task, a bar per method. Missing (task, method) pairs leave a
-    gap."""
+    seeds; one panel per backbone, a group per task, a bar per method, each method in its own colour
+    (DISTINCT_COLOURS, then hatches). Missing (task, method) pairs leave a gap. ``methods``: the bars to draw;
+    default :func:`detection_figure_methods` (more than eight methods: paper A's eight, the figure says so and
+    tables/detection has every method)."""
     if not isinstance(summary, pd.DataFrame):
         summary = pd.read_csv(summary)
     if "detect_recall_mean" not in summary.columns:
         raise ValueError("summary has no detect_recall_mean column")
     tasks = order_tasks(summary["task"].unique(), task_order)
-    methods = order_methods(summary["method"].unique(), method_order)
+    if methods is None:
+        methods, left_out = detection_figure_methods(summary["method"].unique(), method_order)
+    else:
+        methods, left_out = [m for m in methods if m in set(summary["method"])], False
+    left_out = left_out and len(methods) < summary["method"].nunique()
     backbones = order_backbones(summary["backbone"].unique(), backbone_order)
-    colours = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")(np.arange(len(methods)))
+    colours = [DISTINCT_COLOURS[i % len(DISTINCT_COLOURS)] for i in range(len(methods))]
+    hatches = [DISTINCT_HATCHES[(i // len(DISTINCT_COLOURS)) % len(DISTINCT_HATCHES)] for i in range(len(methods))]
 
     width = 0.8 / len(methods)
     figure_width = max(7.0, 0.25 * len(tasks) * len(methods) + 2.0)
     figure, axes = plt.subplots(len(backbones), 1, figsize=(figure_width, 3.2 * len(backbones)), squeeze=False)
     for axis, backbone in zip(axes[:, 0], backbones):
         of_backbone = summary[summary["backbone"] == backbone].set_index(["task", "method"])
-        for position, (method, colour) in enumerate(zip(methods, colours)):
+        for position, (method, colour, hatch) in enumerate(zip(methods, colours, hatches)):
             offsets, means, errors = [], [], []
             for task_position, task in enumerate(tasks):
                 if (task, method) not in of_backbone.index:
@@ -259,7 +287,8 @@ def plot_detection_recall(summary: pd.DataFrame | PathLike, png_path: PathLike, 
                 means.append(row["detect_recall_mean"])
                 std = row.get("detect_recall_std", np.nan)
                 errors.append(std)
-            axis.bar(offsets, means, width=width, color=colour, label=display_name(method))
+            axis.bar(offsets, means, width=width, color=colour, hatch=hatch or None, edgecolor="white",
+                     linewidth=0.5, label=display_name(method))
             with_std = [i for i, error in enumerate(errors) if not pd.isna(error)]  # single seed: no bar
             axis.errorbar([offsets[i] for i in with_std], [means[i] for i in with_std],
                           yerr=[errors[i] for i in with_std], fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
@@ -274,10 +303,15 @@ def plot_detection_recall(summary: pd.DataFrame | PathLike, png_path: PathLike, 
         axis.set_title(display_name(backbone))
         axis.grid(axis="y", linewidth=0.4, alpha=0.6)
         axis.set_axisbelow(True)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in colours]
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=colour, hatch=hatch or None, edgecolor="white")
+               for colour, hatch in zip(colours, hatches)]
     figure.legend(handles, [display_name(m) for m in methods], loc="center left", bbox_to_anchor=(1.0, 0.5),
                   frameon=False, title="method")
-    figure.suptitle("Recall of extrapolative-sample detection (prediction beyond the train range)")
+    title = "Recall of extrapolative-sample detection (prediction beyond the train range)"
+    if left_out:
+        title += (f"\npaper A's {len(methods)} methods; all {summary['method'].nunique()} methods: "
+                  "tables/detection.md")
+    figure.suptitle(title)
     figure.tight_layout()
     save_figure(figure, png_path, pdf_path)
     return figure

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from extrapbench.naming import display_name
 from extrapbench.report.cell_marks import MARKS_NOTE, mark_best
+from extrapbench.report.compare import beats
+from extrapbench.report.evidence import LATEX_MARKS, epoch_notes
+from extrapbench.report.evidence import marks as marks_for_counts
 from extrapbench.report.format import latex_escape
 from extrapbench.report.io import write_table_files
 from extrapbench.report.references import REFERENCE_PREFIX, reference_notes
@@ -49,6 +53,12 @@ class PaperTable:
     #: (backbone, method) x task -> seeds that diverged (summary ``n_diverged``): such a cell gets DIVERGED_MARK and
     #: is never bold or italic; None: no divergence known
     n_diverged: pd.DataFrame | None = None
+    #: (backbone, method) x task -> the best-epoch counts of extrapbench.report.evidence (COUNT_COLUMNS): a cell
+    #: with a seed whose best checkpoint came at epoch <= 2 gets EARLY_MARK, one at the epoch cap CAP_MARK; {}:
+    #: not known
+    epoch_counts: dict = field(default_factory=dict)
+    #: rows of other people's records (extrapbench.records.workflow): never ranked or marked, role "external"
+    external: list = field(default_factory=list)
 
     AVG_RANK = "avg. rank"
     NOT_APPLICABLE = "n/a"
@@ -60,7 +70,8 @@ class PaperTable:
         return row[1] in self.references
 
     def beats_edge(self, row, task: str) -> bool | None:
-        """Whether a method's cell beats the edge reference of its backbone on that task (a tie does not); None
+        """Whether a method's cell beats the edge reference of its backbone on that task (a tie, within the report's
+        tolerance, :mod:`extrapbench.report.compare`, does not); None
         where there is nothing to compare: a reference row, either value missing, or the reference undefined."""
         edge = (row[0], self.edge_reference)
         if self.edge_reference is None or self.is_reference(row) or edge not in self.mean.index:
@@ -68,7 +79,7 @@ class PaperTable:
         mine, theirs = self.mean.loc[row, task], self.mean.loc[edge, task]
         if pd.isna(mine) or pd.isna(theirs):
             return None
-        return bool(mine > theirs) if self.higher_is_better else bool(mine < theirs)
+        return beats(float(mine), float(theirs), self.higher_is_better)
 
     def diverged(self, row, task: str) -> bool:
         """At least one seed of the cell diverged (extrapbench.evaluation.divergence)."""
@@ -76,6 +87,24 @@ class PaperTable:
             return False
         value = self.n_diverged.loc[row, task]
         return bool(not pd.isna(value) and value > 0)
+
+    def evidence_marks(self, row, task: str) -> str:
+        """EARLY_MARK / CAP_MARK where a seed of the cell had its best checkpoint early / at the epoch cap."""
+        if not self.epoch_counts or self.is_reference(row):
+            return ""
+        early, at_cap = (self.epoch_counts[key] for key in ("n_best_early", "n_best_at_cap"))
+        return marks_for_counts(early.loc[row, task] if row in early.index else np.nan,
+                                at_cap.loc[row, task] if row in at_cap.index else np.nan)
+
+    def epoch_notes(self) -> list[str]:
+        """What the evidence marks mean, and how many of the table's method runs carry each."""
+        if not self.epoch_counts:
+            return []
+        rows = [row for row in self.rows if not self.is_reference(row)]
+        totals = {key: int(np.nansum(frame.reindex(index=rows, columns=self.tasks).to_numpy(float)))
+                  for key, frame in self.epoch_counts.items()}
+        return epoch_notes(totals["n_best_early"], totals["n_best_at_cap"], totals["n_epochs_known"],
+                           totals["n_cap_known"])
 
     # -- styling ------------------------------------------------------------------------------------------
     def styles(self) -> pd.DataFrame:
@@ -85,7 +114,7 @@ class PaperTable:
         if not self.marks:
             return styles
         backbones = self.mean.index.get_level_values(0)
-        ranked = ~self.mean.index.get_level_values(1).isin(self.references)
+        ranked = ~self.mean.index.get_level_values(1).isin([*self.references, *self.external])
         for backbone in dict.fromkeys(backbones):
             block = (backbones == backbone) & ranked
             # a diverged cell competes for no mark (nor does the average rank of a row with one)
@@ -117,6 +146,8 @@ class PaperTable:
             text += f" {self.REFERENCE_MARK}"
         if self.diverged(row, task):
             text += f" {self.DIVERGED_MARK}"
+        if marks := self.evidence_marks(row, task):
+            text += f" {marks}"
         if self.annotations is not None and row in self.annotations.index:
             extra = self.annotations.loc[row, task]
             if isinstance(extra, str) and extra:
@@ -148,6 +179,7 @@ class PaperTable:
                          f"its metrics.json has the reason); excluded from bold / italics: "
                          + ", ".join(f"{display_name(b)} / {self.row_label(m)} on {t}" for (b, m), t in diverged)
                          + ".")
+        notes.extend(self.epoch_notes())
         present = self.mean.notna()
         for reason in sorted(set(self.not_applicable.values())):
             pairs = sorted(pair for pair, r in self.not_applicable.items() if r == reason)
@@ -209,8 +241,11 @@ class PaperTable:
             for task in self.tasks:
                 text = self._cell_text(row, task, latex_missing)
                 style = styles.loc[row, task] if text != latex_missing else ""
-                cells.append(commands[style] % text.replace(f" {self.REFERENCE_MARK}", r"$^\dagger$")
-                             .replace(f" {self.DIVERGED_MARK}", r"$^{!!}$"))
+                text = text.replace(f" {self.REFERENCE_MARK}", r"$^\dagger$").replace(f" {self.DIVERGED_MARK}",
+                                                                                    r"$^{!!}$")
+                for mark, command in LATEX_MARKS.items():
+                    text = text.replace(f" {mark}", command).replace(mark, command)
+                cells.append(commands[style] % text)
             text = self._rank_text(row, latex_missing)
             style = styles.loc[row, self.AVG_RANK] if text != latex_missing else ""
             cells.append(commands[style] % text)
@@ -222,7 +257,8 @@ class PaperTable:
     def to_frame(self) -> pd.DataFrame:
         """Raw numbers, one row per (backbone, method): per task mean, std, n_seeds and rank, then avg_rank."""
         frame = pd.DataFrame({"backbone": [b for b, _ in self.rows], "method": [m for _, m in self.rows],
-                              "role": ["reference" if self.is_reference(r) else "method" for r in self.rows]})
+                              "role": ["reference" if self.is_reference(r) else
+                                       "external" if r[1] in self.external else "method" for r in self.rows]})
         for task in self.tasks:
             frame[f"{task}_mean"] = self.mean[task].to_numpy()
             frame[f"{task}_std"] = self.std[task].to_numpy()
@@ -230,6 +266,9 @@ class PaperTable:
             frame[f"{task}_rank"] = self.rank[task].to_numpy()
             if self.n_diverged is not None:
                 frame[f"{task}_n_diverged"] = self.n_diverged[task].to_numpy()
+            for key in ("n_best_early", "n_best_at_cap"):
+                if key in self.epoch_counts:
+                    frame[f"{task}_{key}"] = self.epoch_counts[key][task].to_numpy()
             if self.edge_reference is not None:
                 frame[f"{task}_beats_{self.edge_reference}"] = [self.beats_edge(r, task) for r in self.rows]
             if self.not_applicable:

@@ -1,8 +1,9 @@
 """Every method's test MAE on one task against the reference predictors: one panel per backbone, a bar per
 method (mean ± std over seeds), the constant references as horizontal lines (edge of the train range, edge of
-train ∪ val, train mean) and the classical composition baselines (random forest, ridge) as hatched bars. A method
-bar that reaches the ``edge (train)`` line does no better than predicting the edge of the training labels, and is
-drawn in grey."""
+train ∪ val, train mean) and the classical composition baselines (random forest, ridge) as hatched bars. Every bar,
+a method's or a classical baseline's, is coloured by one question: does its mean beat the ``edge (train)`` line
+(blue) or not (grey: no better than predicting the edge of the training labels; a tie within the report's tolerance,
+extrapbench.report.compare, does not beat it). The hatching only says which bars are classical baselines."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -14,13 +15,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from extrapbench.report.compare import beats  # noqa: E402
 from extrapbench.report.figures import EDGE_STYLES  # noqa: E402
 from extrapbench.naming import display_name, order_backbones, order_methods  # noqa: E402
 from extrapbench.report.io import PathLike, save_figure  # noqa: E402
 
 #: constant references drawn as lines: label, colour, style
 REFERENCE_LINES = {**EDGE_STYLES, "train_mean": ("train mean", "0.5", "-.")}
-BEATS, DOES_NOT, CLASSICAL = "#4C72B0", "0.7", "#55A868"
+#: bar colours: beats the train edge / does not (or no edge to compare with: BEATS's colour is not claimed then)
+BEATS, DOES_NOT, NO_EDGE = "#4C72B0", "0.72", "#8C8C8C"
+#: the hatching of the classical baselines' bars, drawn over whichever colour the bar has
+CLASSICAL_HATCH, HATCH_COLOUR = "//", "0.2"
 
 
 def plot_mae_vs_references(summary: pd.DataFrame | PathLike, references: pd.DataFrame | PathLike, task: str,
@@ -48,9 +53,9 @@ def plot_mae_vs_references(summary: pd.DataFrame | PathLike, references: pd.Data
                 continue
             mean, std = float(mine.loc[name, "mae_mean"]), mine.loc[name].get("mae_std", np.nan)
             is_classical = name in classical
-            colour = CLASSICAL if is_classical else (DOES_NOT if edge is not None and mean >= edge else BEATS)
-            axis.bar(position, mean, width=0.7, color=colour, hatch="//" if is_classical else None,
-                     edgecolor="white" if is_classical else colour,
+            colour = NO_EDGE if edge is None else (BEATS if beats(mean, edge) else DOES_NOT)
+            axis.bar(position, mean, width=0.7, color=colour, hatch=CLASSICAL_HATCH if is_classical else None,
+                     edgecolor=HATCH_COLOUR if is_classical else colour, linewidth=0.0,
                      yerr=None if pd.isna(std) else std, capsize=2, error_kw={"elinewidth": 0.8})
         for name, value in lines.items():
             label, colour, style = REFERENCE_LINES[name]
@@ -62,9 +67,12 @@ def plot_mae_vs_references(summary: pd.DataFrame | PathLike, references: pd.Data
         axis.grid(axis="y", linewidth=0.4, alpha=0.6)
         axis.set_axisbelow(True)
         handles, labels = axis.get_legend_handles_labels()
-        handles += [plt.Rectangle((0, 0), 1, 1, color=BEATS), plt.Rectangle((0, 0), 1, 1, color=DOES_NOT),
-                    plt.Rectangle((0, 0), 1, 1, facecolor=CLASSICAL, hatch="//", edgecolor="white")]
-        labels += ["beats the train edge", "does not beat it", "classical baseline (Magpie)"]
+        if edge is not None:
+            handles += [plt.Rectangle((0, 0), 1, 1, color=BEATS), plt.Rectangle((0, 0), 1, 1, color=DOES_NOT)]
+            labels += ["beats the train edge (method or baseline)", "does not beat the train edge"]
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", hatch=CLASSICAL_HATCH,
+                                     edgecolor=HATCH_COLOUR, linewidth=0.0))
+        labels.append("hatched: classical baseline (Magpie)")
         axis.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     figure.suptitle(f"{task}: test MAE against the reference predictors (mean ± std over seeds)")
     save_figure(figure, png_path, pdf_path)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from extrapbench.naming import display_name, order_backbones, order_methods, order_tasks
+from extrapbench.report.compare import TOLERANCE_NOTE, beats
 from extrapbench.report.format import mean_std_cell
 from extrapbench.report.summary import MISSING, mean_std, std_note
 from extrapbench.report.text_table import TextTable
@@ -41,7 +42,7 @@ def reference_notes(table) -> list[str]:
         better = "higher" if table.higher_is_better else "lower"
         notes.append(f"{table.REFERENCE_MARK}: the method does not beat the constant {REFERENCE_PREFIX}"
                      f"{display_name(table.edge_reference)} on that task (its mean is not {better}); a model that "
-                     "only moves its predictions to the train range's edge scores that.")
+                     "only moves its predictions to the train range's edge scores that. " + TOLERANCE_NOTE)
     return notes
 
 
@@ -82,7 +83,7 @@ def skill_table(runs: pd.DataFrame, methods: Sequence[str], references: Sequence
                 row.append(mean_std_cell(mean, std, decimals, signed=True))
                 if not pd.isna(mean):
                     valued += 1
-                    beaten += bool(mean > 0)
+                    beaten += beats(1.0 - mean, 1.0)  # mean MAE / edge MAE below 1 by more than a tie
             record["tasks_beaten"], record["tasks_with_value"] = beaten, valued
             row.append(f"{beaten}/{valued}" if valued else MISSING)
             cells.append(row)
@@ -94,7 +95,8 @@ def skill_table(runs: pd.DataFrame, methods: Sequence[str], references: Sequence
              "that predicts the train range's edge on the held-out side) on the same task and backbone, per seed; "
              f"cells: mean(std) over seeds ({std_note(std_ddof)}). > 0: beats the constant; 0: the constant itself; "
              "< 0: worse than predicting the edge.",
-             "beats the edge: tasks with mean skill > 0 / tasks with a value. Not ranked, not marked.",
+             "beats the edge: tasks with mean skill > 0 / tasks with a value. Not ranked, not marked. "
+             + TOLERANCE_NOTE,
              f"the edge constant's test MAE: {edge_line}."]
     return TextTable(title="skill against the train-edge constant", header=header, cells=cells,
                      frame=pd.DataFrame.from_records(records), notes=notes,

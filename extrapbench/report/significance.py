@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from extrapbench.naming import order_backbones, order_methods, order_tasks
+from extrapbench.report.compare import RELATIVE_TOLERANCE, direction, ties
 from extrapbench.report.format import NA
 from extrapbench.report.summary import metric_higher_is_better
 
@@ -40,10 +41,10 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 
 def paired_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
     """``scipy.stats.ttest_rel(x, y)``'s t and two-sided p, with why there is none (fewer than two pairs, or the
-    same difference on every pair)."""
+    same difference on every pair, up to :data:`~extrapbench.report.compare.RELATIVE_TOLERANCE` of the values)."""
     if len(x) < 2:
         return math.nan, math.nan, f"{len(x)} paired seed(s): no test"
-    if np.ptp(x - y) == 0:
+    if np.ptp(x - y) <= RELATIVE_TOLERANCE * float(np.max(np.maximum(np.abs(x), np.abs(y)))):
         return math.nan, math.nan, "identical difference on every seed: t undefined"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -51,12 +52,9 @@ def paired_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
     return float(result.statistic), float(result.pvalue), ""
 
 
-def _direction(difference: float, higher_is_better: bool) -> str:
-    if pd.isna(difference):
-        return NA
-    if difference == 0:
-        return "equal"
-    return "better" if (difference > 0) == higher_is_better else "worse"
+def _direction(mine: float, theirs: float, higher_is_better: bool) -> str:
+    """better / worse / equal (a tie within the report's tolerance, extrapbench.report.compare); n/a for NaN."""
+    return direction(mine, theirs, higher_is_better) or NA
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -94,7 +92,7 @@ def paired_tests(runs: pd.DataFrame, metric: str = "mae", reference: str = "erm"
                        "mean_diff": diff.mean() if len(seeds) else math.nan,
                        "std_diff": diff.std(ddof=std_ddof) if len(seeds) > 1 else math.nan,
                        "t_statistic": math.nan, "p_value": math.nan, "note": ""}
-                row["direction"] = _direction(row["mean_diff"], higher)
+                row["direction"] = _direction(row["method_mean"], row["reference_mean"], higher)
                 if ref.empty:
                     row["note"] = f"{reference} not run"
                 else:
@@ -133,28 +131,29 @@ def wilcoxon_tests(runs: pd.DataFrame, metric: str = "mae", reference: str = "er
             pairs = sorted(set(values.index) & set(ref.index))
             x = values.loc[pairs].to_numpy(float) if pairs else np.array([])
             y = ref.loc[pairs].to_numpy(float) if pairs else np.array([])
-            diff = x - y
+            # a pair within the report's tolerance is a tie: a zero difference, dropped by the test as scipy does
+            diff = np.where(ties(x, y), 0.0, x - y)
             better = int(np.sum(diff > 0) if higher else np.sum(diff < 0))
-            ties = int(np.sum(diff == 0))
+            n_tied = int(np.sum(diff == 0))
             row = {"backbone": backbone, "method": method, "reference": reference, "n_pairs": len(pairs),
                    "n_tasks": len({task for task, _ in pairs}), "n_better": better,
-                   "n_worse": len(pairs) - better - ties, "n_ties": ties,
+                   "n_worse": len(pairs) - better - n_tied, "n_ties": n_tied,
                    "median_diff": float(np.median(diff)) if len(pairs) else math.nan,
                    "mean_diff": float(np.mean(diff)) if len(pairs) else math.nan,
                    "statistic": math.nan, "p_value": math.nan, "note": ""}
-            row["direction"] = _direction(row["median_diff"], higher)
+            row["direction"] = _direction(row["median_diff"], 0.0, higher)
             if ref.empty:
                 row["note"] = f"{reference} not run"
-            elif len(pairs) - ties < 1:
+            elif len(pairs) - n_tied < 1:
                 row["note"] = "no non-zero paired difference: no test"
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # scipy warns on tiny / tied samples
-                    result = stats.wilcoxon(x, y)
+                    result = stats.wilcoxon(diff)
                 row["statistic"], row["p_value"] = float(result.statistic), float(result.pvalue)
-                if len(pairs) - ties < 6:
-                    row["note"] = (f"{len(pairs) - ties} non-zero differences: the smallest two-sided p "
-                                   f"attainable is {2 * 0.5 ** (len(pairs) - ties):.3g}")
+                if len(pairs) - n_tied < 6:
+                    row["note"] = (f"{len(pairs) - n_tied} non-zero differences: the smallest two-sided p "
+                                   f"attainable is {2 * 0.5 ** (len(pairs) - n_tied):.3g}")
             family.append(row)
         for row, adjusted in zip(family, holm([r["p_value"] for r in family])):
             row["p_holm"] = adjusted

@@ -21,6 +21,7 @@ import pandas as pd
 
 from extrapbench.evaluation.metrics import METRIC_KEYS
 from extrapbench.naming import order_backbones, order_methods, order_tasks
+from extrapbench.report.evidence import epoch_counts
 
 RUN_ID_COLUMNS = ("task", "backbone", "method", "seed")
 #: ddof of the std over seeds unless the config says otherwise (``std_ddof``): the sample std
@@ -28,6 +29,9 @@ DEFAULT_STD_DDOF = 1
 GROUP_COLUMNS = ("task", "backbone", "method")
 #: Per-run training bookkeeping summarised alongside the metrics (how long and how many epochs each run trained).
 BOOKKEEPING_KEYS = ("wall_time_s", "epochs_run", "best_epoch")
+#: The epoch cap each run trained under (metrics.json, from its provenance's config.train): with best_epoch, what
+#: the "best at the cap" mark needs (extrapbench.report.evidence).
+EPOCH_CAP_KEY = "max_epochs"
 #: Counts that do not vary over seeds; the summary keeps them as they are.
 COUNT_KEYS = ("n_test", "n_val", "n_extrapolative")
 #: Metrics defined only when the runs saved train predictions: left out of the summary (and so of every table)
@@ -126,7 +130,7 @@ def collect(metrics_records: Iterable[Mapping[str, Any] | str | os.PathLike]) ->
     missing = [column for column in RUN_ID_COLUMNS if column not in runs.columns]
     if missing:
         raise ValueError(f"metrics records lack {missing}")
-    for column in (*METRIC_KEYS, *BOOKKEEPING_KEYS, *COUNT_KEYS):
+    for column in (*METRIC_KEYS, *BOOKKEEPING_KEYS, *COUNT_KEYS, EPOCH_CAP_KEY):
         if column in runs.columns:
             runs[column] = pd.to_numeric(runs[column]).astype(float)
     runs["seed"] = runs["seed"].astype(int)
@@ -140,7 +144,8 @@ def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
               method_order: Sequence[str] | None = None,
               backbone_order: Sequence[str] | None = None, std_ddof: int = DEFAULT_STD_DDOF) -> pd.DataFrame:
     """One row per (task, backbone, method) with ``n_seeds``, ``seeds``, ``n_diverged`` (seeds whose metrics say
-    ``diverged``) and ``{metric}_mean``/``{metric}_std``
+    ``diverged``), the best-epoch counts of :func:`extrapbench.report.evidence.epoch_counts` (``n_best_early``,
+    ``n_best_at_cap`` and of how many runs each is known) and ``{metric}_mean``/``{metric}_std``
     for every metric present (std with `std_ddof`, NaN for a single seed; the ddof is recorded in a
     ``std_ddof`` column). Rows follow task, backbone, method order."""
     std_ddof = check_std_ddof(std_ddof)
@@ -154,6 +159,8 @@ def summarize(runs: pd.DataFrame, task_order: Sequence[str] | None = None,
         # seeds whose metrics.json says diverged (extrapbench.evaluation.divergence): marked in the tables, never bold
         row["n_diverged"] = (int(sum(value is True or value == 1 for value in group["diverged"]))
                              if "diverged" in group.columns else 0)
+        # runs whose best checkpoint came at epoch <= 2 or at the epoch cap: marked in the tables
+        row.update(epoch_counts(group))
         for column in COUNT_KEYS:
             if column in group.columns:
                 row[column] = group[column].iloc[0]

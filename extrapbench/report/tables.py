@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from extrapbench.naming import order_backbones, order_methods, order_tasks
+from extrapbench.report.evidence import COUNT_COLUMNS as EPOCH_COUNT_COLUMNS
 from extrapbench.report.ranked_table import PaperTable
 from extrapbench.report.summary import metric_higher_is_better, std_ddof_of
 
@@ -30,7 +31,7 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
                 std_ddof: int | None = None, methods: Sequence[str] | None = None,
                 labels: Mapping[str, str] | None = None, extra_notes: Sequence[str] | None = None,
                 marks: bool = True, references: Sequence[str] | None = None,
-                edge_reference: str | None = "edge_train") -> PaperTable:
+                edge_reference: str | None = "edge_train", external: Sequence[str] | None = None) -> PaperTable:
     """Build the paper-style table of ``metric`` from :func:`extrapbench.report.summary.summarize` output.
 
     Rows are backbone × method pairs that occur in ``summary`` (backbones in ``backbone_order`` then sorted;
@@ -47,6 +48,8 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     ``marks=False`` drops bold / italics. ``references``: reference predictors present in ``summary``
     (extrapbench.references), shown after each backbone's methods as "ref: ..." rows, never ranked or marked; a
     method cell that does not beat ``edge_reference`` (when that reference is among them) gets a dagger.
+    ``external``: rows of other people's records present in ``summary`` (extrapbench.records.workflow), shown
+    after the methods of their block, before its references, with the dagger but never ranked or marked.
     """
     std_ddof = std_ddof_of(summary, std_ddof)
     higher_is_better = metric_higher_is_better(metric, higher_is_better)
@@ -57,16 +60,17 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     skipped = {(str(s["backbone"]), str(s["task"])): str(s["reason"]) for s in (not_applicable or [])}
     tasks = order_tasks([*summary["task"].unique(), *(t for _, t in skipped)], task_order)
     references = [r for r in (references or []) if r in set(summary["method"])]
+    external = [e for e in (external or []) if e in set(summary["method"]) and e not in references]
     if methods is not None:
-        summary = summary[summary["method"].isin([*methods, *references])]
+        summary = summary[summary["method"].isin([*methods, *external, *references])]
     all_methods = summary["method"].unique()
 
     def ordered(present) -> list[str]:
         if methods is not None:
-            found = [m for m in methods if m in set(present)]
+            found = [m for m in methods if m in set(present) and m not in external]
         else:
-            found = order_methods([m for m in present if m not in references], method_order)
-        return found + [r for r in references if r in set(present)]
+            found = order_methods([m for m in present if m not in references and m not in external], method_order)
+        return found + [e for e in external if e in set(present)] + [r for r in references if r in set(present)]
     rows = [(backbone, method)
             for backbone in order_backbones([*summary["backbone"].unique(), *(b for b, _ in skipped)],
                                             backbone_order)
@@ -85,10 +89,13 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
     std = pivot(std_column)
     n_seeds = pivot("n_seeds")
     n_diverged = pivot("n_diverged") if "n_diverged" in summary.columns else None
+    # runs whose best checkpoint came at epoch <= 2 or at the epoch cap (extrapbench.report.evidence): marked cells
+    epoch_counts = ({key: pivot(key) for key in EPOCH_COUNT_COLUMNS}
+                    if all(key in summary.columns for key in EPOCH_COUNT_COLUMNS) else {})
     # ranks within each backbone's rows; rank() skips NaN, so missing cells neither get a rank nor shift the others'
-    # (a reference row is NaN here: never ranked)
+    # (a reference row and an external one are NaN here: never ranked)
     ranked_mean = mean.copy()
-    ranked_mean.loc[mean.index.get_level_values("method").isin(references)] = np.nan
+    ranked_mean.loc[mean.index.get_level_values("method").isin([*references, *external])] = np.nan
     rank = ranked_mean.groupby(level="backbone", sort=False).rank(method="average", ascending=not higher_is_better)
     rank = rank.reindex(index=row_index, columns=tasks)
     avg_rank = rank.mean(axis=1, skipna=True)
@@ -97,4 +104,4 @@ def paper_table(summary: pd.DataFrame, metric: str, higher_is_better: bool | Non
                       not_applicable=skipped, std_ddof=std_ddof, labels=dict(labels or {}),
                       extra_notes=list(extra_notes or []), marks=marks, references=references,
                       edge_reference=edge_reference if edge_reference in references else None,
-                      n_diverged=n_diverged)
+                      n_diverged=n_diverged, epoch_counts=epoch_counts, external=external)
