@@ -11,7 +11,12 @@ localrules:
 rule aggregate_tables:
     """summary.csv (mean/std over seeds of every metric) and the paper-style MAE / GM / Spearman tables."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         metrics=paper_run_files("metrics.json") + reference_run_files(tasks=PAPER_TASKS),
+        # config `records`: their external rows, on the run's splits (their digests)
+        records=RECORDS,
+        splits=record_split_files(PAPER_TASKS, "json"),
+        split_tables=record_split_files(PAPER_TASKS, "csv"),
     output:
         summary=report(
             "results/tables/summary.csv",
@@ -104,6 +109,7 @@ rule aggregate_tables:
         ablations=config.get("ablations"),
         method_set="paper",
         references=REFERENCE_NAMES,
+        records_other_split=config["records_other_split"],
     script:
         "../../scripts/aggregate_tables.py"
 
@@ -111,6 +117,7 @@ rule aggregate_tables:
 rule plot_label_distributions:
     """Paper Fig. 3: label distribution of each task with its split cuts."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         summaries=expand("results/splits/{task}.json", task=TASK_ORDER),
         tables=expand("results/splits/{task}.csv", task=TASK_ORDER),
     output:
@@ -136,6 +143,7 @@ rule plot_label_distributions:
 rule plot_parity:
     """Paper Fig. 4: predicted vs true on one task's test set, train range shaded."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         predictions=lambda wildcards: run_files("predictions.csv", METHOD_ORDER, [wildcards.task]),
         split="results/splits/{task}.json",
     output:
@@ -164,6 +172,7 @@ rule plot_parity:
 rule plot_detection_recall:
     """Paper Fig. 5: recall of extrapolative-sample detection per method and task."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         summary="results/tables/summary.csv",
     output:
         png=report(
@@ -190,7 +199,11 @@ rule plot_detection_recall:
 
 use rule aggregate_tables as aggregate_other_split_tasks with:
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         metrics=run_files("metrics.json", tasks=OTHER_TASKS) + reference_run_files(tasks=OTHER_TASKS),
+        records=RECORDS,
+        splits=record_split_files(OTHER_TASKS, "json"),
+        split_tables=record_split_files(OTHER_TASKS, "csv"),
     output:
         summary=report(
             f"{OTHER_TABLES_DIR}/summary.csv",
@@ -242,3 +255,4 @@ use rule aggregate_tables as aggregate_other_split_tasks with:
         ablations=config.get("ablations"),
         method_set="all",  # paper B's comparison (ANE among them), not paper A's eight: every method, ranked
         references=REFERENCE_NAMES,
+        records_other_split=config["records_other_split"],

@@ -10,14 +10,43 @@ localrules:
     plot_lambda_sensitivity,
     table_provenance,
     table_provenance_other_split_tasks,
+    report_stamp,
 
 
-# The rest of the paper's outputs (SPEC §7) and the statistics, regenerated from results without retraining.
+rule report_stamp:
+    """Before any table or figure: every run they read compared with the config (a run trained under settings the
+    config no longer has stops here, one line per run, unless `report.allow_stale_runs`), the tables and figures
+    another config made moved aside to results/stale/, and results/tables/stamp.json written: the config file(s),
+    its digest and the stale runs let through, which every table and figure states (extrapbench.report.stamp)."""
+    input:
+        provenance=report_run_provenance(),
+    output:
+        stamp=update(REPORT_STAMP),  # kept while the job runs: the previous config's stamp is read first
+    log:
+        "results/logs/report_stamp.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        config_files=CONFIG_NAMES,
+        config_digest=CONFIG_DIGEST,
+        allow_stale_runs=config["report"]["allow_stale_runs"],
+        graph_backbones=GRAPH_BACKBONES,
+        produced=report_outputs(),
+    script:
+        "../../scripts/report_stamp.py"
+
+
+# The rest of the paper's outputs (docs/running.md) and the statistics, regenerated from results without retraining.
 
 
 rule table_splits:
     """Paper Table 1: sample counts and label ranges per task."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         splits=expand("results/splits/{task}.json", task=TASK_ORDER),
     output:
         md="results/tables/table1_splits.md",
@@ -44,6 +73,7 @@ rule table_splits:
 
 use rule table_splits as table_splits_other_split_tasks with:
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         splits=expand("results/splits/{task}.json", task=OTHER_TASKS),
     output:
         md=f"{OTHER_TABLES_DIR}/splits.md",
@@ -64,6 +94,7 @@ use rule table_splits as table_splits_other_split_tasks with:
 rule table_variants:
     """Paper Table 4: MEX score-module variants."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         summary="results/tables/summary.csv",
         provenance=paper_run_files("provenance.json", MEX_ENTRIES),
         metrics=paper_run_files("metrics.json", MEX_ENTRIES),
@@ -95,6 +126,7 @@ rule table_candidate_range:
     """MEX's candidate range: the release's fixed prior (default), the train range widened by a margin and the
     paper's whole-dataset range; per entry the share of test labels outside the searched range."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         summary="results/tables/summary.csv",
         provenance=paper_run_files("provenance.json", MEX_ENTRIES),
         predictions=paper_run_files("predictions.csv", MEX_ENTRIES),
@@ -125,6 +157,7 @@ rule table_candidate_range:
 rule table_running_time:
     """Inference seconds per test sample per method and backbone, and the ratio to ERM."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         summary="results/tables/summary.csv",
     output:
         md="results/tables/running_time.md",
@@ -154,6 +187,7 @@ rule statistics_report:
     """Paired tests of every method against ERM; average ranks of the paper's methods within each backbone, Friedman
     and Nemenyi critical difference."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         metrics=paper_run_files("metrics.json"),
     output:
         md="results/tables/statistics.md",
@@ -198,6 +232,7 @@ rule statistics_report:
 rule plot_critical_difference:
     """Average ranks across tasks within each backbone (the paper's methods) with Nemenyi critical-difference groups."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         summary="results/tables/summary.csv",
     output:
         png=report(
@@ -228,6 +263,7 @@ rule plot_critical_difference:
 rule plot_lambda_sensitivity:
     """Paper Fig. 6: MEX test MAE across λ (selection grid, one seed) against ERM and the best baseline."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         selected=[f for f in selected_files(PAPER_TASKS) if f.split("/")[4] in MEX_ENTRIES],
         points=[f for f in selected_files(PAPER_TASKS, name="grid_metrics.json") if f.split("/")[4] in MEX_ENTRIES],
         summary="results/tables/summary.csv",
@@ -258,6 +294,7 @@ rule table_provenance:
     commit, device. The other split kinds' runs have their own table (below), so a config with only those (e.g.
     config/demo_paper_b.yaml) never overwrites this one."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         provenance=paper_run_files("provenance.json"),
     output:
         csv=report(
@@ -280,6 +317,7 @@ rule table_provenance:
 
 use rule table_provenance as table_provenance_other_split_tasks with:
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         provenance=run_files("provenance.json", tasks=OTHER_TASKS),
     output:
         csv=report(
