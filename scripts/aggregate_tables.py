@@ -1,7 +1,9 @@
 """Snakemake script for the table-aggregation rule: all runs' ``metrics.json`` -> summary, the paper tables, the
 all-methods tables, the ablation tables and the detection table.
 
-input:  metrics (list of metrics.json paths)
+input:  metrics (list of metrics.json paths); records, splits, split_tables (optional: other people's records, config
+        ``records``, and the run's results/splits/{task}.json / .csv, whose digests they must match: their model
+        entries become unranked external rows of the {metric} and all-methods tables, extrapbench.records.workflow)
 output: summary (results/tables/summary.csv: the methods' rows), references_summary (optional: the reference
         predictors' rows, results/tables/summary_references.csv) and, per metric, named outputs ``{metric}_md``, ``{metric}_tex``
         and ``{metric}_csv`` — at least mae, gm and spearman (Tables 2, 3, 6: the paper's eight methods, ranked
@@ -16,12 +18,15 @@ params: method_order, task_order, backbone_order (optional lists); references (o
         0 or 1, default 1: ddof of the std over seeds, config key std_ddof); method_entries (optional: the
         config's ``methods:`` mapping, to tell variants from methods); ablations (optional: the config key
         ``ablations``); method_set (optional, "paper" (default) or "all": the rows of the ``{metric}`` tables);
-        detection_release_recall (optional, default false: add the release's recall column to the detection table)
+        detection_release_recall (optional, default false: add the release's recall column to the detection table);
+        records_other_split (optional, stop (default) | skip: a record's task on another split stops the job, or
+        is left out)
 log:    one file.
 """
 import logging
 
 from extrapbench.jobs.rule import run_rule
+from extrapbench.records.workflow import job_external_rows
 from extrapbench.report.ablations import ablation_tables
 from extrapbench.report.detection_table import detection_table
 from extrapbench.report.method_sets import method_sets
@@ -60,8 +65,13 @@ def main(snakemake):
     if main_set == "paper" and not sets.paper:
         main_set = "all"  # none of the paper's eight ran: the main tables hold every method
 
-    common = dict(backbone_order=backbone_order, task_order=task_order, not_applicable=not_applicable,
-                  std_ddof=std_ddof, labels=sets.labels())
+    # other people's records (config `records`): unranked external rows of the main and all-methods tables
+    external = job_external_rows(snakemake, runs, references)
+    tables_summary = (summary if not external.methods else
+                      summarize(external.with_runs(runs), task_order=task_order, method_order=method_order,
+                                backbone_order=backbone_order, std_ddof=std_ddof))
+    common = dict(backbone_order=external.backbone_order(runs, backbone_order), task_order=task_order,
+                  not_applicable=not_applicable, std_ddof=std_ddof, labels=sets.labels())
     for metric, higher_is_better in HIGHER_IS_BETTER.items():
         for which, stem in ((main_set, metric), ("all", f"{metric}_all_methods")):
             paths = _paths(snakemake.output, stem)
@@ -69,8 +79,10 @@ def main(snakemake):
                 continue
             if f"{metric}_mean" not in summary.columns:
                 raise ValueError(f"the runs have no {metric} values for the {stem} table")
-            table = paper_table(summary, metric, higher_is_better, methods=sets.select(which),
-                                extra_notes=sets.notes(which), references=sets.references, **common)
+            table = paper_table(tables_summary, metric, higher_is_better,
+                                methods=[*sets.select(which), *external.methods], external=external.methods,
+                                extra_notes=[*sets.notes(which), *external.notes], references=sets.references,
+                                **common)
             table.write(markdown_path=paths["md"], latex_path=paths["tex"], csv_path=paths["csv"])
             logging.info("wrote the %s table (%d rows, %d tasks)", stem, len(table.rows), len(table.tasks))
 

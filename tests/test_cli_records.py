@@ -101,6 +101,7 @@ def test_split_writes_the_parts_and_the_workflows_split(split_dir, tmp_path):
         assert frame["structure"].iloc[0].startswith("# generated using pymatgen")
         assert document[part]["n"] == len(frame)
     assert document["split_digest"] == split_digest(read_csv(tmp_path / f"{TASK}.csv"))
+    assert workflow["digest"] == document["split_digest"]  # the split rule writes it into the summary
     assert document["dataset_digest"].startswith("matbench_phonons.json.gz:")
 
 

@@ -10,7 +10,8 @@ given, else null). Per task under ``tasks``: ``dataset``, ``dataset_digest``, ``
 (extrapbench.splits.task_split.split_digest), ``target``, ``transform``, ``side``, ``units``, ``parts`` (the
 parts predicted: test, val and train when given), ``split`` (part sizes and ranges in both units) and
 ``entries``: per entry ``role`` (model | reference), ``params`` and per seed ``predictions`` (id -> y_pred, in
-``units``) and ``metrics`` (a workflow run's metrics.json, in ``units``).
+``units``), ``metrics`` (a workflow run's metrics.json, in ``units``) and, in a workflow's own record
+(extrapbench.records.workflow), ``provenance`` (the run's provenance.json).
 
 `read_record` checks all of it and names the file and the key of every problem.
 """
@@ -26,8 +27,9 @@ from typing import Any, Dict, List
 
 from extrapbench.files import write_atomic
 from extrapbench.naming import PARTS
-from extrapbench.records.task_data import UNITS
 
+#: raw: the dataset's own values; transformed: the task's transform of them (what the workflow trains on)
+UNITS = ("raw", "transformed")
 RECORD_FORMAT = "extrapbench-record/1"
 ROLES = ("model", "reference")
 TOP_KEYS = ("format", "name", "units", "config", "references", "provenance", "tasks")

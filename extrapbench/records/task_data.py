@@ -26,13 +26,13 @@ from extrapbench.config.entries import (RANDOM_TWIN_SUFFIX, ConfigError, in_dist
 from extrapbench.config.validate import check_config
 from extrapbench.data import sources
 from extrapbench.naming import PARTS
+# raw: the dataset's own values; transformed: the task's transform of them (what the workflow trains on)
+from extrapbench.records.record import UNITS
 from extrapbench.splits.task_split import make_split, split_digest, split_frame, task_table
 from extrapbench.tasks import Task, get_tasks, random_twin
 
 log = logging.getLogger(__name__)
 
-#: raw: the dataset's own values; transformed: the task's transform of them (what the workflow trains on)
-UNITS = ("raw", "transformed")
 #: the repository the package sits in (an editable install): the workflow's schema and its working directory
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"

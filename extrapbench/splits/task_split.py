@@ -1,7 +1,6 @@
 """Apply a task's split and summarise it as results/splits/{task}.json (n, min, max and ids per part)."""
 from __future__ import annotations
 
-import hashlib
 import inspect
 
 import pandas as pd
@@ -9,6 +8,8 @@ import pandas as pd
 from extrapbench.registry import SPLITS
 from extrapbench.tasks import Task
 from extrapbench.naming import PARTS
+# the split's identity lives apart, importable without the registry; named here too, where it always was
+from extrapbench.splits.digest import SPLIT_DIGEST_RULE, split_digest  # noqa: F401
 
 
 
@@ -106,20 +107,3 @@ def split_frame(summary: dict, table: pd.DataFrame) -> pd.DataFrame:
     ``both_sides`` split puts in two parts has two rows, with the same target."""
     rows = [(i, float(table.at[i, "target"]), part) for part in PARTS for i in summary[part]["ids"]]
     return pd.DataFrame(rows, columns=["id", "target", "split"])
-
-
-#: what split_digest hashes, versioned: a change of the rule gets a new name, so old and new digests never match
-SPLIT_DIGEST_RULE = "extrapbench-split-digest/1"
-
-
-def split_digest(frame: pd.DataFrame) -> str:
-    """The split's identity: sha256 over, per part (train, val, test), each member id in sorted order with its
-    transformed target written exactly (``float.hex``). `frame` is `split_frame`'s (id, target, split), which is
-    also the workflow's results/splits/{task}.csv, so the digest of a workflow split, of ``extrapbench split`` and
-    of a record agree whenever the members and their targets do."""
-    digest = hashlib.sha256(SPLIT_DIGEST_RULE.encode() + b"\n")
-    for part in PARTS:
-        rows = frame.loc[frame["split"] == part, ["id", "target"]]
-        for member, target in sorted(zip(rows["id"].astype(str), rows["target"].astype(float))):
-            digest.update(f"{part}\t{member}\t{float(target).hex()}\n".encode())
-    return digest.hexdigest()

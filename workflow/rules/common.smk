@@ -14,12 +14,28 @@ REPO = Path(workflow.current_basedir).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 # the conda envs' post-deploy scripts install extrapbench from here, also when --directory is elsewhere
 os.environ.setdefault("EXTRAPBENCH_REPO", str(REPO))
+# from workflow/ (`cd workflow && snakemake`) Snakemake finds workflow/Snakefile and would write workflow/results/,
+# and the config's data_home (relative to the working directory) would miss the shipped data and download it
+if Path.cwd().resolve() == REPO / "workflow" or REPO / "workflow" in Path.cwd().resolve().parents:
+    raise WorkflowError(
+        f"run Snakemake from the repository root, not from {Path.cwd()}: cd {REPO} && snakemake "
+        f"... (or add --directory {REPO}); run here, it would write results/ here and download the "
+        f"datasets the repository ships"
+    )
 
 # nothing here imports torch: a parse (a dry run, every cluster job) needs none (extrapbench.config.validate)
 from extrapbench.config.validate import check_config  # noqa: E402
-from extrapbench.config.entries import (METHOD_TRAIN_KEYS, ConfigError, canonical, load_yaml_file, method_entry, train_settings, with_schema_defaults)  # noqa: E402
-from extrapbench.config.entries import (RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings)  # noqa: E402
-from extrapbench.data.datasets import dataset_has_structures  # noqa: E402
+from extrapbench.config.entries import (
+    METHOD_TRAIN_KEYS,
+    ConfigError,
+    canonical,
+    load_yaml_file,
+    method_entry,
+    train_settings,
+    with_schema_defaults,
+)  # noqa: E402
+from extrapbench.config.entries import RANDOM_TWIN_SUFFIX, configured_references, in_distribution_settings  # noqa: E402
+from extrapbench.data import sources  # noqa: E402
 from extrapbench.config.selection import grid_points, point_id  # noqa: E402
 from extrapbench.naming import order_methods  # noqa: E402
 from extrapbench.tasks import PAPER_TASK_ORDER, get_tasks, random_twin  # noqa: E402
@@ -27,8 +43,6 @@ from extrapbench.tasks import PAPER_TASK_ORDER, get_tasks, random_twin  # noqa: 
 # No `configfile:` directive: Snakemake would deep-merge --configfile into it, so a demo config would inherit
 # the full grid's backbones. The full grid is the default only when no config is given.
 if not config:
-    from extrapbench.config.entries import load_yaml_file
-
     try:
         config.update(load_yaml_file(REPO / "config" / "config.yaml"))  # a syntax error names file and line
     except ConfigError as exc:
@@ -36,10 +50,23 @@ if not config:
     CONFIG_SOURCE = "config/config.yaml"
 else:
     CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "command-line config"
+#: the values of --config, which Snakemake has merged over the files: a problem in one is reported as --config's
+CONFIG_OVERRIDES = dict(workflow.config_settings.config or {})
+CONFIG_FILES = [str(path) for path in workflow.config_settings.configfiles]
+if len(CONFIG_FILES) > 1 and getattr(workflow.exec_mode, "name", "DEFAULT") == "DEFAULT":
+    # `--configfile a.yaml b.yaml` is no choice of one: Snakemake merges them, and a mapping such as `methods:`
+    # keeps an earlier file's entries the later one does not name
+    print(
+        f"extrapbench: WARNING: {len(CONFIG_FILES)} config files merged, in this order: {', '.join(CONFIG_FILES)}. "
+        f"A later file's keys replace an earlier one's, but mappings (methods, backbones, train, ...) merge key by "
+        f"key, so an earlier file's entries stay unless the later one sets them; lists (tasks, seeds) are "
+        f"replaced. To run one config, give one --configfile.",
+        file=sys.stderr,
+    )
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 try:
-    CONFIG_FACTS = check_config(config, SCHEMA_PATH, source=CONFIG_SOURCE)
+    CONFIG_FACTS = check_config(config, SCHEMA_PATH, source=CONFIG_SOURCE, overrides=CONFIG_OVERRIDES)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 # every default the config leaves out, from the schema (the one place defaults are written)
@@ -115,7 +142,7 @@ def backbone_input_kind(backbone):
 def skip_reason(task, backbone):
     """Why a (task, backbone) pair is not run, or None. A graph backbone needs crystal structures, so it is left
     out of composition-only tasks (e.g. paper B's MPS) and the tables say so instead of the run failing."""
-    if backbone_input_kind(backbone) != "composition" and not dataset_has_structures(TASKS[task].dataset):
+    if backbone_input_kind(backbone) == "graph" and not sources.has_structures(config, TASKS[task].dataset):
         return f"composition only: dataset {TASKS[task].dataset} has no structures for {backbone}"
     return None
 
@@ -146,15 +173,19 @@ def dataset_of(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def source_digest(dataset):
-    """extrapbench.data.dataset_source_digest, once per parse."""
-    from extrapbench.data.datasets import dataset_source_digest
+    """extrapbench.data.sources.dataset_digest (the source files' sha256), once per parse."""
+    return sources.dataset_digest(config, dataset)
 
-    return dataset_source_digest(dataset, config["data_home"], config["ane_data_home"])
+
+def dataset_file(dataset):
+    """The dataset's table: results/datasets/<name>.json.gz for a built-in dataset, results/datasets/own/<name>.json.gz
+    for one of the config's own `datasets:` (extrapbench.data.sources.dataset_file)."""
+    return sources.dataset_file(config, dataset)
 
 
 def split_inputs(wildcards):
     """The task's dataset table and, for a random twin, its range task's split (the part sizes to copy)."""
-    inputs = {"dataset": f"results/datasets/{dataset_of(wildcards)}.json.gz"}
+    inputs = {"dataset": dataset_file(dataset_of(wildcards))}
     if "sizes_like" in TASKS[wildcards.task].split_params:
         inputs["sizes_like"] = f"results/splits/{TASKS[wildcards.task].split_params['sizes_like']}.json"
     return inputs
@@ -194,14 +225,18 @@ def evaluate_inputs(wildcards):
 
 
 def train_inputs(wildcards):
-    """The split of the task plus the per-dataset representation the backbone consumes."""
+    """The split of the task plus the per-dataset representation the backbone consumes: Magpie features, graphs,
+    or, for a backbone with its own featurizer (input kind "features"), the dataset table it featurizes."""
     dataset = dataset_of(wildcards)
     inputs = {
         "split_json": f"results/splits/{wildcards.task}.json",
         "split_csv": f"results/splits/{wildcards.task}.csv",
     }
-    if backbone_input_kind(wildcards.backbone) == "composition":
+    kind = backbone_input_kind(wildcards.backbone)
+    if kind == "composition":
         inputs["representation"] = f"results/features/{dataset}/magpie.csv"
+    elif kind == "features":
+        inputs["representation"] = dataset_file(dataset)
     else:
         inputs["representation"] = f"results/graphs/{dataset}.pt"
     return inputs
@@ -316,9 +351,11 @@ def final_run_params(wildcards):
 
 
 def seeds_run_params(wildcards):
-    """run_params of a train_seeds job: every seed, trained in turn (the selected grid point, if any, is an input
-    file, as for train)."""
-    return canonical({**run_params(wildcards), "seeds": [int(seed) for seed in SEEDS]})
+    """run_params of a train_seeds job: every seed of its outputs, trained in turn (the selected grid point, if any,
+    is an input file, as for train). The seed list is not a param: each seed's outputs are recorded with the
+    settings alone, so a config that drops a seed (`seeds: [0, 1]` -> `[0]`) keeps the finished run of seed 0
+    instead of retraining it; the job reads its seeds from its outputs' folders (extrapbench.jobs.train)."""
+    return canonical({**run_params(wildcards), "seeds_in_one_job": True})
 
 
 def grid_run_params(wildcards):
@@ -328,6 +365,28 @@ def grid_run_params(wildcards):
 
 def gpu_count(wildcards):
     return 1 if wildcards.backbone in RESOURCES["gpu_backbones"] else 0
+
+
+#: the param of every rule that runs one of this repository's scripts, the digest of the code it runs
+CODE_PARAM = "code"
+
+
+def add_code_params():
+    """Give every rule whose script is in this repository's scripts/ the param `code`, the digest of the code
+    the script runs (extrapbench.provenance.script_code_digest: the script and the extrapbench modules it imports,
+    without comments and docstrings). The make targets and profiles run Snakemake without its mtime-based "code"
+    trigger (--rerun-triggers params input software-env), so a touched script, a `git pull` or a fresh clone reruns
+    nothing, while an edit that changes what a rule runs changes this param and reruns that rule's jobs. Called
+    once, after every rule file is included; a rule defined later (a host workflow's own) is left alone."""
+    from extrapbench.provenance import script_code_digest
+
+    scripts = (REPO / "scripts").resolve()
+    for each in workflow.rules:
+        if not each.script or CODE_PARAM in each.params.keys():
+            continue
+        script = (Path(each.snakefile).parent / each.script).resolve()
+        if script.parent == scripts and script.is_file():
+            each.set_params(**{CODE_PARAM: script_code_digest(script)})
 
 
 def run_files(name, methods=None, tasks=None):
@@ -434,3 +493,112 @@ def all_outputs():
         + table_files()
         + figure_files()
     )
+
+
+# --- the stamp of every table and figure (extrapbench.report.stamp, extrapbench.report.stale_outputs) -------------
+from extrapbench.report.stamp import config_digest, config_names  # noqa: E402
+
+#: every table and figure rule's input `report_stamp`: written by report_stamp, which first compares every run they
+#: read with this config and moves aside the tables and figures another config made
+REPORT_STAMP = "results/tables/stamp.json"
+#: the config file(s), as the stamp names them (relative to the working directory when inside it)
+CONFIG_NAMES = (
+    config_names(workflow.configfiles)
+    if workflow.configfiles
+    else config_names([REPO / "config" / "config.yaml"]) if CONFIG_SOURCE == "config/config.yaml" else [CONFIG_SOURCE]
+)
+#: the digest of the config as resolved (schema defaults filled in; without `resources` and `report`)
+CONFIG_DIGEST = config_digest(config)
+#: backbones that read graphs: their runs' settings include `graph`
+GRAPH_BACKBONES = [b for b in SELECTED_BACKBONES if backbone_input_kind(b) not in ("composition", "features")]
+
+
+def reference_provenance_files():
+    """Each reference predictor's provenance.json per (task, seed), in REFERENCE_DIR."""
+    tasks = list(dict.fromkeys(t for t, _ in run_pairs()))
+    return [
+        f"{REFERENCE_DIR.format(task=t, method=r, seed=s)}/provenance.json"
+        for t in tasks
+        for r in REFERENCE_NAMES
+        if reference_applies(t, r)
+        for s in SEEDS
+    ]
+
+
+def report_run_provenance():
+    """The provenance.json of every run a table or figure reads: runs, random twins, reference predictors and the
+    selection's grid points."""
+    return list(
+        dict.fromkeys(
+            run_files("provenance.json")
+            + twin_run_files("provenance.json")
+            + reference_provenance_files()
+            + selection_files("provenance.json")
+        )
+    )
+
+
+def report_outputs():
+    """This config's tables and figures, relative to results/: what report_stamp leaves in place when the previous
+    stamp is this config's."""
+    extra = ["results/tables/summary_references.csv"] if PAPER_TASKS else []
+    extra += [f"{OTHER_TABLES_DIR}/summary_references.csv"] if OTHER_TASKS else []
+    return sorted({f.removeprefix("results/") for f in table_files() + figure_files() + extra})
+
+
+# --- the workflow's own record and other people's (rules/record.smk; extrapbench.records.workflow) ------------
+RECORD_FILE = "results/record.json.gz"
+#: other people's records (config `records`, paths relative to the working directory): the external rows of the
+#: main tables and the skill table, on the tasks whose split digest is the run's (extrapbench.records.workflow)
+RECORDS = [str(path) for path in config.get("records") or []]
+if [path for path in RECORDS if not Path(path).is_file()]:
+    raise WorkflowError(
+        f"config records: no such file: {', '.join(p for p in RECORDS if not Path(p).is_file())} (paths are relative "
+        f"to the working directory, {Path.cwd()})"
+    )
+#: the tasks of the record: the tables' tasks and the random twins
+RECORD_TASKS = SELECTED_TASKS + list(RANDOM_TWINS)
+
+
+def record_run_files():
+    """{metrics, predictions, provenance}: one file each per run, in the same order. The trained runs of every
+    task (random twins included) and, once per (task, reference, seed), a reference predictor's run: its
+    metrics.json in the first backbone's run folder, its predictions and provenance in REFERENCE_DIR."""
+    files = {"metrics": [], "predictions": [], "provenance": []}
+    runs = [(t, b, m, s) for t, b in run_pairs(SELECTED_TASKS) for m in SELECTED_METHODS for s in SEEDS]
+    runs += [(t, b, m, s) for t, b in run_pairs(list(RANDOM_TWINS)) for m in IN_DISTRIBUTION["methods"] for s in SEEDS]
+    for t, b, m, s in runs:
+        folder = RUN_DIR.format(task=t, backbone=b, method=m, seed=s)
+        for name, file in (
+            ("metrics", "metrics.json"),
+            ("predictions", "predictions.csv"),
+            ("provenance", "provenance.json"),
+        ):
+            files[name].append(f"{folder}/{file}")
+    first_backbone = {}
+    for t, b in run_pairs(SELECTED_TASKS):
+        first_backbone.setdefault(t, b)
+    for t, b in first_backbone.items():
+        for r in REFERENCE_NAMES:
+            if not reference_applies(t, r):
+                continue
+            for s in SEEDS:
+                files["metrics"].append(f"{RUN_DIR.format(task=t, backbone=b, method=r, seed=s)}/metrics.json")
+                for name, file in (("predictions", "predictions.csv"), ("provenance", "provenance.json")):
+                    files[name].append(f"{REFERENCE_DIR.format(task=t, method=r, seed=s)}/{file}")
+    return files
+
+
+def split_files(tasks, ext):
+    return [f"results/splits/{task}.{ext}" for task in tasks]
+
+
+def record_split_files(tasks, ext):
+    """A table's inputs for its external rows beside the records: the run's splits of `tasks` (their digests);
+    none without records."""
+    return split_files(tasks, ext) if RECORDS else []
+
+
+def record_outputs():
+    """The all target's record: where some task runs."""
+    return [RECORD_FILE] if run_pairs(SELECTED_TASKS) else []

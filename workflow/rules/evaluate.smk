@@ -5,7 +5,7 @@ localrules:
 
 
 rule evaluate_runs:
-    """SPEC §6 metrics (test MAE, GM, Spearman, R², detection, seconds per sample) of every seed of one (task,
+    """The metrics (test MAE, GM, Spearman, R², detection, seconds per sample) of every seed of one (task,
     backbone, method): one job, not one per seed, as each costs its interpreter's start-up more than its work.
     The grid points are evaluated by select_hyperparameters (grid_metrics.json). A reference predictor's runs are
     read from results/references/ (the same for every backbone) and evaluated as this backbone's."""

@@ -1,7 +1,7 @@
 rule featurize_magpie:
     """Magpie composition features, once per dataset."""
     input:
-        "results/datasets/{dataset}.json.gz",
+        lambda wildcards: dataset_file(wildcards.dataset),
     output:
         "results/features/{dataset}/magpie.csv",
     log:
@@ -19,7 +19,7 @@ rule featurize_magpie:
 rule build_graphs:
     """Periodic neighbour graphs (pymatgen edges) as torch-geometric Data, once per dataset."""
     input:
-        "results/datasets/{dataset}.json.gz",
+        lambda wildcards: dataset_file(wildcards.dataset),
     output:
         "results/graphs/{dataset}.pt",
     log:

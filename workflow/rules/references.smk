@@ -23,9 +23,10 @@ rule predict_reference:
     resources:
         mem_mb=4000,
         runtime=60,
+    # no seed list among the params: the seeds are read from the outputs' folders, so dropping a seed from the
+    # config keeps the other seeds' predictions instead of predicting them again
     params:
         reference=lambda wildcards: canonical(REFERENCES[wildcards.method]),  # key order: no rerun
-        seeds=SEEDS,
     script:
         "../../scripts/predict_reference.py"
 
@@ -41,7 +42,12 @@ localrules:
 rule table_skill:
     """Skill = 1 - MAE / MAE(edge_train) per backbone x method x task (> 0: beats the train-edge constant)."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         metrics=paper_run_files("metrics.json") + reference_run_files(tasks=PAPER_TASKS),
+        # config `records`: their external rows, on the run's splits (their digests)
+        records=RECORDS,
+        splits=record_split_files(PAPER_TASKS, "json"),
+        split_tables=record_split_files(PAPER_TASKS, "csv"),
     output:
         md="results/tables/skill.md",
         tex="results/tables/skill.tex",
@@ -64,6 +70,7 @@ rule table_skill:
         references=REFERENCE_NAMES,
         task_order=TASK_ORDER,
         std_ddof=config["std_ddof"],
+        records_other_split=config["records_other_split"],
     script:
         "../../scripts/table_skill.py"
 
@@ -72,6 +79,7 @@ rule table_beats_erm_edge:
     """Per task, backbone and method: test MAE, and whether it beats ERM and the train-edge constant (paired
     t-tests over seeds)."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         metrics=paper_run_files("metrics.json") + reference_run_files(tasks=PAPER_TASKS),
     output:
         md="results/tables/beats_erm_edge.md",
@@ -101,6 +109,7 @@ rule table_beats_erm_edge:
 rule table_extrapolation_penalty:
     """MAE on each range task / MAE on its random twin (same sizes, backbone, method): the in-distribution penalty."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         metrics=run_files("metrics.json", IN_DISTRIBUTION["methods"], list(RANDOM_TWINS.values())) + twin_run_files(),
     output:
         md="results/tables/extrapolation_penalty.md",
@@ -132,6 +141,7 @@ rule plot_mae_vs_references:
     """One task: every method's test MAE (mean +- std over seeds) per backbone, the constant references as
     horizontal lines and the classical baselines as points."""
     input:
+        report_stamp=REPORT_STAMP,  # this config's stamp, after every run it reads is checked
         summary="results/tables/summary.csv",
         references="results/tables/summary_references.csv",
     output:

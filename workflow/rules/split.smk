@@ -5,7 +5,7 @@ localrules:
 
 
 rule split_task:
-    """The task's split rule (SPEC §2) -> part sizes, label ranges and member ids."""
+    """The task's split rule (docs/benchmark.md) -> part sizes, label ranges and member ids."""
     input:
         unpack(split_inputs),
     output:
