@@ -224,3 +224,13 @@ SPLITS = Registry("split kind", "extrapbench.splits", variable="SPLITS", functio
 #: reference predictors (extrapbench.references): no training loop, written as runs beside the methods' runs
 REFERENCES = Registry("reference predictor", "extrapbench.references", variable="REFERENCES",
                       base="extrapbench.references.base:ReferencePredictor")
+
+#: the registries by kind, for lookups that only read declarations
+REGISTRIES = {registry.kind: registry for registry in (BACKBONES, METHODS, SPLITS, REFERENCES)}
+
+
+def declared_defaults(kind: str, name: str) -> dict:
+    """The declared defaults of the registered `name` of `kind` ("backbone", "method", "reference predictor"),
+    read from its source (extrapbench.declarations): no plug-in module of the package is imported, so code that
+    only compares settings (the report) stays free of torch. A class from outside the package is imported."""
+    return dict(REGISTRIES[kind].declaration(name).defaults)

@@ -101,7 +101,8 @@ def test_every_rule_is_classified_for_the_make_targets():
     """A new rule must be put in the Makefile's REPORT_RULES (figures regenerates it) or be known here."""
     from test_envs import rules  # the rule files' rules (checked against `snakemake --list-rules` there)
 
-    upstream = {"all", "download_dataset", "featurize_magpie", "build_graphs", "split_task", "select_hyperparameters"}
+    upstream = {"all", "download_dataset", "import_dataset", "featurize_magpie", "build_graphs", "split_task",
+                "select_hyperparameters"}
     classified = (set(makefile_list("TRAIN_RULES")) | set(makefile_list("EVALUATE_RULES"))
                   | set(makefile_list("REPORT_RULES")) | upstream)
     assert set(rules()) == classified, f"unclassified: {set(rules()) - classified}, gone: {classified - set(rules())}"
@@ -160,14 +161,14 @@ def test_rerun_method_retrains_only_that_method(finished):
     # ERM's run of the task and of its random twin (the in-distribution reference trains ERM)
     assert job_counts(output)["train"] == 2
     assert Path("results/runs/phonons_top_random/magpie_mlp/erm/seed0/metrics.json") in changed
-    assert f"--profile {REPO / 'profiles' / 'local'} " in result.stdout  # made absolute by the Makefile
+    assert f"--profile '{REPO / 'profiles' / 'local'}' " in result.stdout  # made absolute, quoted, by the Makefile
 
 
 def test_rerun_method_plans_the_same_through_the_slurm_profile(finished):
     result = make("rerun-method", finished, "METHOD=mex", "PROFILE=profiles/slurm", smk_args="-n")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
-    assert f"--profile {REPO / 'profiles' / 'slurm'} " in result.stdout
+    assert f"--profile '{REPO / 'profiles' / 'slurm'}' " in result.stdout
     assert job_counts(output)["train"] == 1
     assert set(re.findall(r"wildcards: task=\w+, backbone=\w+, method=([\w+-]+)", output)) == {"mex"}
 

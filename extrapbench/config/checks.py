@@ -10,7 +10,8 @@ from typing import Any, Dict, List
 
 from extrapbench.config.entries import (ABLATION_REFERENCE, METHOD_TRAIN_KEYS, RANDOM_TWIN_SUFFIX, backbone_entry,
                                        configured_references, in_distribution_settings, method_entry,
-                                       normalise_ablations, reference_entry, schema_errors)
+                                       normalise_ablations, reference_entry)
+from extrapbench.config.schema import schema_errors
 
 
 def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None) -> List[str]:
@@ -38,10 +39,13 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
             messages.append(f"at 'task_definitions.{task_id}.split': {exc.args[0]}")
     for kind, registry in (("backbones", BACKBONES), ("methods", METHODS)):
         for name, params in (config.get(kind) or {}).items():
+            messages += class_key_errors(registry, kind, name, params)
             registered, params = registry.resolve(name, params, drop=METHOD_TRAIN_KEYS)
             cls = _registered_class(registry, kind, name, registered, messages)
             if cls is None:
                 continue
+            if kind == "backbones":
+                messages += input_kind_errors(name, registered, cls)
             known = set(cls.defaults)
             if cls.open_keywords:  # a backbone taking **kwargs: any key may be meant for it
                 continue
@@ -54,6 +58,35 @@ def registry_errors(config: Dict[str, Any], schema: Dict[str, Any] | None = None
     messages += unrunnable_task_errors(config, tasks)
     messages += selection_errors(config, schema)
     return messages
+
+
+def class_key_errors(registry, kind: str, name: str, entry) -> List[str]:
+    """An entry naming its class twice: `class:` (outside the package) and the alias key (a registered one)."""
+    from extrapbench.registry import CLASS_KEY
+
+    if isinstance(entry, dict) and CLASS_KEY in entry and registry.alias_key in entry:
+        return [f"at '{kind}.{name}': both {CLASS_KEY!r} ({entry[CLASS_KEY]}) and {registry.alias_key!r} "
+                f"({entry[registry.alias_key]}) name its class; keep one"]
+    return []
+
+
+def input_kind_errors(name: str, registered: str, declared) -> List[str]:
+    """A backbone's input kind must be one the training run can feed (extrapbench.declarations.INPUT_KINDS); a
+    "features" backbone computes its own, so it needs `featurize(table)` callable on the class."""
+    import inspect
+
+    from extrapbench.declarations import INPUT_KINDS
+    from extrapbench.registry import BACKBONES
+
+    if declared.input_kind not in INPUT_KINDS:
+        return [f"at 'backbones.{name}': {registered} declares input_kind {declared.input_kind!r}; expected one of "
+                f"{', '.join(INPUT_KINDS)}"]
+    if declared.input_kind == "features":
+        featurize = inspect.getattr_static(BACKBONES.get(registered), "featurize", None)
+        if not isinstance(featurize, (classmethod, staticmethod)):
+            return [f"at 'backbones.{name}': {registered} declares input_kind 'features' but has no classmethod "
+                    f"or staticmethod featurize(table) -> array [materials, features]"]
+    return []
 
 
 def _registered_class(registry, kind: str, name: str, registered: str, messages: List[str]):
@@ -137,6 +170,7 @@ def reference_errors(config: Dict[str, Any], tasks) -> List[str]:
     messages = []
     methods = config.get("methods") or {}
     for name, params in configured_references(config).items():
+        messages += class_key_errors(REFERENCES, "references", name, params)
         registered, params = reference_entry(name, params)
         cls = _registered_class(REFERENCES, "references", name, registered, messages)
         if cls is None:
@@ -181,7 +215,7 @@ def unrunnable_task_errors(config: Dict[str, Any], tasks) -> List[str]:
     """A selected task that no configured backbone can run (a composition-only dataset with graph backbones
     only) would silently produce nothing: say so instead."""
     from extrapbench.data.errors import DatasetUnavailableError
-    from extrapbench.data.datasets import dataset_has_structures
+    from extrapbench.data.sources import has_structures
     from extrapbench.registry import BACKBONES
 
     kinds = set()
@@ -193,14 +227,13 @@ def unrunnable_task_errors(config: Dict[str, Any], tasks) -> List[str]:
     messages = []
     for key in ("tasks", "other_split_tasks"):
         for task_id in config.get(key) or []:
-            if task_id not in tasks or "composition" in kinds:
+            if task_id not in tasks or kinds - {"graph"}:  # a composition or own-features backbone runs it
                 continue
             try:
-                has_structures = dataset_has_structures(tasks[task_id].dataset)
-            except DatasetUnavailableError as exc:
-                messages.append(f"at '{key}': task {task_id!r}: {exc}")
-                continue
-            if not has_structures:
+                with_structures = has_structures(config, tasks[task_id].dataset)
+            except DatasetUnavailableError:
+                continue  # an unknown dataset: extrapbench.config.dataset_checks says so
+            if not with_structures:
                 messages.append(f"at '{key}': task {task_id!r} is composition only (dataset "
                                 f"{tasks[task_id].dataset!r} has no structures) and none of the configured "
                                 f"backbones {sorted(config['backbones'])} takes compositions; add one (e.g. "

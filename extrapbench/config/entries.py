@@ -8,7 +8,7 @@ job starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import yaml
 
@@ -17,27 +17,6 @@ from extrapbench.registry import ALIAS_KEYS, resolve_entry
 
 class ConfigError(ValueError):
     pass
-
-
-def _where(path) -> str:
-    return ".".join(str(p) for p in path) or "<top level>"
-
-
-def schema_errors(config: Dict[str, Any], schema: Dict[str, Any]) -> List[str]:
-    import jsonschema
-
-    validator = jsonschema.Draft7Validator(schema)
-    messages = []
-    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        message = error.message
-        if "propertyNames" in error.relative_schema_path:  # a mapping's key: say it is the name that is wrong
-            message = f"name {message}"
-        if error.validator in ("pattern", "maximum") or "propertyNames" in error.relative_schema_path:
-            # what the pattern / limit means (a seed's range, which characters a name may hold)
-            description = error.schema.get("description") if isinstance(error.schema, dict) else None
-            message += f" ({description})" if description else ""
-        messages.append(f"at '{_where(error.absolute_path)}': {message}")
-    return messages
 
 
 def with_schema_defaults(config: Any, schema: Dict[str, Any], root: Dict[str, Any] | None = None) -> Any:

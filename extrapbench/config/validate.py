@@ -15,7 +15,8 @@ from typing import Any, Dict
 from extrapbench.config.checks import path_errors, registry_errors
 from extrapbench.config.dataset_checks import dataset_errors
 from extrapbench.config.entries import (ConfigError, backbone_entry, config_size_error, configured_references,
-                                        load_yaml_file, reference_entry, schema_errors)
+                                        load_yaml_file, reference_entry)
+from extrapbench.config.schema import schema_errors
 from extrapbench.registry import BACKBONES, REFERENCES
 
 

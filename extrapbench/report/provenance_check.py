@@ -27,7 +27,7 @@ from extrapbench.config.entries import (METHOD_TRAIN_KEYS, backbone_entry, canon
                                         method_entry, reference_entry, train_settings)
 from extrapbench.config.selection import grid_points
 from extrapbench.config.train_settings import TrainConfig
-from extrapbench.registry import BACKBONES, METHODS, REFERENCES
+from extrapbench.registry import ALIAS_KEYS, declared_defaults
 
 #: how a key absent on one side is shown
 NOT_SET = "(not set)"
@@ -35,20 +35,20 @@ NOT_SET = "(not set)"
 ALLOW_KEY = "report.allow_stale_runs"
 
 
-def _declared_defaults(registry, registered: str) -> dict:
+def _declared_defaults(kind: str, registered: str) -> dict:
     """A plug-in's declared defaults (read from its source, nothing imported); {} for one that cannot be found
     (a plug-in that is gone: its configured values are compared as they are)."""
     try:
-        return dict(registry.declaration(registered).defaults)
+        return declared_defaults(kind, registered)
     except (KeyError, ImportError, ValueError):
         return {}
 
 
-def _entry(registry, alias_key: str, name: str, registered: str, params: Mapping[str, Any]) -> dict:
-    """A configured entry with its declared defaults filled in; a variant also names its class (`alias_key`)."""
-    entry = {**_declared_defaults(registry, registered), **params}
+def _entry(kind: str, name: str, registered: str, params: Mapping[str, Any]) -> dict:
+    """A configured entry with its declared defaults filled in; a variant also names its class (its alias key)."""
+    entry = {**_declared_defaults(kind, registered), **params}
     if registered != name:
-        entry[alias_key] = registered
+        entry[ALIAS_KEYS[kind]] = registered
     return entry
 
 
@@ -75,10 +75,10 @@ def run_settings(config: Mapping[str, Any], task: str, backbone: str, method: st
     backbones, methods = config.get("backbones") or {}, config.get("methods") or {}
     registered_backbone, backbone_params = backbone_entry(backbone, backbones.get(backbone))
     registered_method, method_params = method_entry(method, methods.get(method))
-    method_settings = _entry(METHODS, METHODS.alias_key, method, registered_method, method_params)
+    method_settings = _entry("method", method, registered_method, method_params)
     train = {**TRAIN_DEFAULTS, **train_settings({"train": {}, **config}, backbone, method, task)}
     settings = {
-        "backbones": {backbone: _entry(BACKBONES, BACKBONES.alias_key, backbone, registered_backbone,
+        "backbones": {backbone: _entry("backbone", backbone, registered_backbone,
                                        backbone_params)},
         "methods": {method: {k: v for k, v in method_settings.items() if k not in grid and k not in METHOD_TRAIN_KEYS}},
         "train": {k: v for k, v in train.items() if k not in grid},
@@ -93,7 +93,7 @@ def run_settings(config: Mapping[str, Any], task: str, backbone: str, method: st
 def reference_settings(config: Mapping[str, Any], reference: str) -> dict:
     """What `config` fixes for a reference predictor's runs: ``references.<name>`` with its defaults."""
     registered, params = reference_entry(reference, configured_references(dict(config)).get(reference))
-    return canonical({"references": {reference: _entry(REFERENCES, REFERENCES.alias_key, reference, registered,
+    return canonical({"references": {reference: _entry("reference predictor", reference, registered,
                                                        params)}})
 
 
@@ -101,7 +101,7 @@ def recorded_reference_settings(record: Mapping[str, Any]) -> dict:
     """A reference run's hyper-parameters as its provenance records them (defaults filled in when it ran)."""
     name, registered = record.get("method"), record.get("registered_method") or record.get("method")
     params = dict((record.get("config") or {}).get("reference") or {})
-    return canonical({"references": {name: _entry(REFERENCES, REFERENCES.alias_key, name, registered, params)}})
+    return canonical({"references": {name: _entry("reference predictor", name, registered, params)}})
 
 
 def differences(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
