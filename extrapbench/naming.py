@@ -61,3 +61,20 @@ def order_methods(methods: Iterable[str], method_order: Sequence[str] | None = N
 def order_backbones(backbones: Iterable[str], backbone_order: Sequence[str] | None = None) -> list[str]:
     """Backbones in the given order (default: the paper's, :data:`BACKBONE_ORDER`); others appended sorted."""
     return _ordered(backbones, backbone_order if backbone_order is not None else BACKBONE_ORDER)
+
+
+#: a run's folder: results/runs/{task}/{backbone}/{method}/seed{seed} (and results/references/.../seed{seed})
+RUN_FOLDER_PREFIX = "seed"
+
+
+def run_folder_seed(path) -> int:
+    """The seed of a run's file or folder, from its folder's name (`.../seed3/predictions.csv` -> 3): how a job
+    that writes several seeds' runs knows its seeds without a seed list among its params."""
+    from pathlib import Path
+
+    path = Path(path)
+    for part in (path.name, path.parent.name):
+        digits = part[len(RUN_FOLDER_PREFIX):]
+        if part.startswith(RUN_FOLDER_PREFIX) and digits.isdigit():
+            return int(digits)
+    raise ValueError(f"{path}: not in a run folder named {RUN_FOLDER_PREFIX}<seed>")

@@ -178,6 +178,9 @@ def load_hoip(data_home: str | os.PathLike, url: str = ANE_ARCHIVE_URL, sha256: 
     for variant, part in splits.groupby("variant"):
         labels[f"ane_split_{variant}"] = part.set_index("id")["ane_split"].reindex(labels.index)
     structures, unreadable = {}, []
+    from extrapbench.data.compressed import check_decompressed_size
+
+    check_decompressed_size(paths["hoip_cifs.tar.gz"], "dataset 'hoip'")
     with tarfile.open(paths["hoip_cifs.tar.gz"]) as tar, warnings.catch_warnings():
         # the CIFs give the space group by name only, which pymatgen reports once per file
         warnings.filterwarnings("ignore", category=UserWarning, module=r"pymatgen\.io\.cif")

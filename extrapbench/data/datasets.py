@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from extrapbench.data.compressed import check_decompressed_size
 from extrapbench.data.errors import DatasetUnavailableError, DataValidationError
 
 
@@ -48,8 +49,12 @@ def load_matminer_dataset(name: str, data_home: str | os.PathLike) -> pd.DataFra
         if not existed and path.exists():
             path.unlink()  # never leave a half-downloaded file that would later load as if complete
         raise unavailable(exc, "is missing and could not be downloaded") from exc
+    check_decompressed_size(path, f"matminer dataset {name!r}")
     try:
         frame = load_dataframe_from_json(str(path), pbar=False, decode=False)
+    except MemoryError:
+        raise MemoryError(f"matminer dataset {name!r}: reading {path} ({path.stat().st_size} bytes) ran out of "
+                          f"memory; give the download job more (its resources mem_mb) or check the file") from None
     except Exception as exc:  # truncated or corrupt file: the JSON itself cannot be parsed
         raise unavailable(exc, "could not be read (not valid JSON: truncated or corrupt)") from exc
     return _decode_objects(name, frame, path)
@@ -214,12 +219,41 @@ def structure_key(structure) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def _non_finite_geometry(structure) -> str:
+    """What of a structure is NaN or infinite ("lattice", "coordinates of site 3", ...), or ""."""
+    import numpy as np
+
+    parts = []
+    if not np.isfinite(np.asarray(structure.lattice.matrix, dtype=float)).all():
+        parts.append("lattice")
+    sites = np.flatnonzero(~np.isfinite(np.asarray(structure.frac_coords, dtype=float)).all(axis=1))
+    if len(sites):
+        parts.append(f"coordinates of site{'s' if len(sites) > 1 else ''} {', '.join(map(str, sites[:3]))}"
+                     f"{' ...' if len(sites) > 3 else ''}")
+    return "; ".join(parts)
+
+
+def _unknown_elements(text) -> list[str]:
+    """The symbols of a composition that are no element (pymatgen reads them as dummy species); [] for a composition
+    of known elements, and for a text pymatgen cannot read as a formula (that fails where it is read, by name)."""
+    from pymatgen.core import Composition
+    from pymatgen.core.periodic_table import DummySpecies
+
+    try:
+        composition = Composition(str(text))
+    except Exception:
+        return []
+    return sorted({sp.symbol for sp in composition if isinstance(sp, DummySpecies)})
+
+
 def validate_dataset_table(name: str, table: pd.DataFrame, targets: list[str] | None = None) -> None:
     """Stop on data the benchmark must not train or score on, with one line naming the data set, how many rows,
     the first ids and what to do (DataValidationError):
 
     * non-finite targets (NaN, ±inf) in the columns the tasks read (`targets`; default: the built-in tasks'
       targets of this data set);
+    * a structure with an unknown element or a non-finite (NaN, ±inf) lattice or site coordinate; in a
+      composition-only set, a composition with an unknown element (each id named with its element);
     * duplicated materials: the same source id twice (HOIP / MPS ids), or the same material twice with the same
       values in every column — the same structure (species on the same sites of the same lattice) for sets with
       structures, the same composition for composition-only sets. Such a copy would sit in train and test at
@@ -248,6 +282,26 @@ def validate_dataset_table(name: str, table: pd.DataFrame, targets: list[str] | 
             messages.append(f"dataset {name!r}: {len(unknown)} of {len(table)} rows have a structure with an "
                             f"unknown element ({', '.join(symbols[:5])}), first ids: {_first(unknown)}. Fix or "
                             f"remove those structures in the dataset file; nothing was written.")
+        # NaN / inf in a lattice or a site would pass to the graphs as a material without neighbours
+        not_finite = {i: _non_finite_geometry(s) for i, s in table["structure"].items()}
+        not_finite = {i: what for i, what in not_finite.items() if what}
+        if not_finite:
+            first = ", ".join(f"{i} ({what})" for i, what in list(not_finite.items())[:5])
+            messages.append(f"dataset {name!r}: {len(not_finite)} of {len(table)} rows have a structure with a "
+                            f"non-finite lattice or site coordinate (NaN or inf), first ids: {first}"
+                            f"{f' and {len(not_finite) - 5} more' if len(not_finite) > 5 else ''}. Fix or remove "
+                            f"those structures in the dataset file; nothing was written.")
+    elif "composition" in table.columns:
+        # composition-only sets (MPS): pymatgen reads an unknown symbol as a dummy species too, and the Magpie
+        # featurizer would fail on it later with its own message
+        unknown = {i: symbols for i, text in table["composition"].items() if (symbols := _unknown_elements(text))}
+        if unknown:
+            first = ", ".join(f"{i} ({', '.join(symbols)})" for i, symbols in list(unknown.items())[:5])
+            messages.append(f"dataset {name!r}: {len(unknown)} of {len(table)} rows have a composition with an "
+                            f"unknown element, first ids (unknown elements): {first}"
+                            f"{f' and {len(unknown) - 5} more' if len(unknown) > 5 else ''} (the number in an id "
+                            f"is the row in the source file). Fix or remove those rows in the dataset file; "
+                            f"nothing was written.")
     if "source_id" in table.columns:
         repeated = table.index[table["source_id"].duplicated(keep=False)]
         if len(repeated):
@@ -305,6 +359,7 @@ def read_dataset_table(path: str | os.PathLike, structures: bool = True) -> pd.D
     import gzip
     import json
 
+    check_decompressed_size(path, "dataset table")
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         document = json.load(handle)
     if document.get("format") != TABLE_FORMAT:
