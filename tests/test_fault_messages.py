@@ -1,4 +1,4 @@
-"""Issue 22: stale inputs, partial files and cluster faults: nothing wrong may look complete, and each fault says
+"""stale inputs, partial files and cluster faults: nothing wrong may look complete, and each fault says
 what it is (the file, the key, the material) in words a user can act on."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Imbalanced-regression methods (SPEC §4): LDS, FDS, RankSim, BalancedMSE (BMC) and ConR.
+"""Imbalanced-regression methods : LDS, FDS, RankSim, BalancedMSE (BMC) and ConR.
 
 Each method is tested on what defines it, then all of them take a few optimisation steps on a tiny batch.
 """

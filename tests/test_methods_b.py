@@ -1,4 +1,4 @@
-"""C-Mixup, FOMA and ANE (SPEC §4): each test checks what defines the method, then every method trains."""
+"""C-Mixup, FOMA and ANE : each test checks what defines the method, then every method trains."""
 from __future__ import annotations
 
 import math

@@ -250,7 +250,7 @@ def test_evaluate_run_leaves_no_file_when_it_fails(tmp_path):
     with pytest.raises(ValueError, match="removed .* so that a rerun retrains the run"):
         E.evaluate_run(run_dir / "predictions.csv", split_path, run_dir / "provenance.json",
                        run_dir / "metrics.json")
-    # no metrics.json, and the run's bad outputs are gone (issue 22): a plain rerun retrains it
+    # no metrics.json, and the run's bad outputs are gone: a plain rerun retrains it
     assert sorted(p.name for p in run_dir.iterdir()) == []
 
 

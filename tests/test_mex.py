@@ -1,4 +1,4 @@
-"""MEX (SPEC §4, the authors' release): losses, noise, score network, search, inference and training."""
+"""MEX (as the authors released it): losses, noise, score network, search, inference and training."""
 from __future__ import annotations
 
 import math

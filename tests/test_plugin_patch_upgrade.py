@@ -1,4 +1,4 @@
-"""scripts/slurm/patch_plugin.sh on a plugin that carries an earlier version of the patch (issue 22, item 3: the
+"""scripts/slurm/patch_plugin.sh on a plugin that carries an earlier version of the patch (the
 patch gained the NODE_FAIL fix; a venv set up before must get it from `make setup` instead of "does not apply")."""
 from __future__ import annotations
 

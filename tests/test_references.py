@@ -1,4 +1,4 @@
-"""Reference predictors (extrapbench.references), their runs, and the tables that read them (issue 21)."""
+"""Reference predictors (extrapbench.references), their runs, and the tables that read them."""
 from __future__ import annotations
 
 import json

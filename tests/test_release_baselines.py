@@ -1,4 +1,4 @@
-"""The baselines as the MEX authors released them (AUTHORS_RELEASE.md): DenseWeight, BalancedMSE with a fixed
+"""The baselines as the MEX authors released them (docs/benchmark.md, the release differences): DenseWeight, BalancedMSE with a fixed
 sigma, ConR on one clean view, RankSim with weight 1."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fidelity details found by comparing against the MEX authors' released code (AUTHORS_RELEASE.md, issue 22):
+"""Fidelity details found by comparing against the MEX authors' released code (docs/benchmark.md, the release differences):
 RankSim's normalisation with tied labels, the release's detection recall, and GM's treatment of zero errors."""
 from __future__ import annotations
 

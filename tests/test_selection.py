@@ -1,4 +1,4 @@
-"""Model selection (SPEC §5): grid enumeration, routing of grid keys, and choice by val MAE only."""
+"""Model selection (docs/benchmark.md): grid enumeration, routing of grid keys, and choice by val MAE only."""
 from __future__ import annotations
 
 import pandas as pd

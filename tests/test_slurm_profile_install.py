@@ -1,4 +1,4 @@
-"""`snakemake --cores all --profile slurm` from the repository root, literally (issue 22): `make slurm-profile`
+"""`snakemake --cores all --profile slurm` from the repository root, literally: `make slurm-profile`
 links profiles/slurm where Snakemake looks a profile name up, and the literal command then plans the workflow."""
 from __future__ import annotations
 

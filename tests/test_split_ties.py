@@ -18,7 +18,7 @@ from conftest import shared_or_skip
 from test_splits import PAPER_RANGES
 
 PARTS = ("train", "val", "test")
-# AUTHORS_RELEASE.md: the release's (train, val, test) sizes
+# docs/benchmark.md (the release differences): the release's (train, val, test) sizes
 RELEASE_SIZES = {"formation_energy_bottom": (13262, 3183, 2857), "shear_modulus_bottom": (7694, 1963, 1670),
                  "shear_modulus_top": (7745, 1700, 1677), "phonons_bottom": (884, 191, 192),
                  "phonons_top": (886, 190, 190)}

@@ -1,4 +1,4 @@
-"""Range splits reproduce the paper's Table 1 (SPEC §2) and are disjoint and strictly ordered."""
+"""Range splits reproduce the paper's Table 1 (docs/benchmark.md) and are disjoint and strictly ordered."""
 from __future__ import annotations
 
 import bz2
@@ -15,7 +15,7 @@ from extrapbench.tasks import BUILTIN_TASKS
 
 from conftest import shared_or_skip
 
-# SPEC §2 / the paper's Table 1: (train, val, test) label ranges of the transformed target
+# the paper's Table 1: (train, val, test) label ranges of the transformed target
 PAPER_RANGES = {
     "formation_energy_bottom": ((1.06, 5.16), (0.76, 1.06), (-0.64, 0.76)),
     "shear_modulus_bottom": ((1.40, 2.72), (1.18, 1.40), (0.0, 1.18)),

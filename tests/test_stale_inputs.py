@@ -1,4 +1,4 @@
-"""Issue 22, "nothing wrong may look complete": a replaced dataset file, a truncated predictions.csv, a diverged run
+""""nothing wrong may look complete": a replaced dataset file, a truncated predictions.csv, a diverged run
 and a truncated model.pt each reach the user as what they are, never as a finished-looking result.
 
 The workflow tests run one tiny Snakemake workflow (phonons_top, ERM on a small Magpie MLP, 2 epochs, one seed, the

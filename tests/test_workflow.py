@@ -115,7 +115,7 @@ def test_figures_exist_and_are_not_trivial(finished_run):
 
 
 def test_reference_predictors_and_the_random_twin_reach_every_table(finished_run):
-    """Issue 21: the references are runs (predicted once, evaluated per backbone), unranked rows of the main tables,
+    """The references are runs (predicted once, evaluated per backbone), unranked rows of the main tables,
     the skill table's baseline, and the random twin gives the extrapolation penalty."""
     results = finished_run / "results"
     split = json.loads((results / "splits/phonons_top.json").read_text())
@@ -162,7 +162,7 @@ def test_a_second_run_recomputes_nothing(finished_run):
 
 
 def test_a_deleted_checkpoint_retrains_its_run_on_a_plain_rerun(finished_run, tmp_path):
-    """model.pt is a target of the workflow (issue 22): deleting it is noticed, and only its run is retrained."""
+    """model.pt is a target of the workflow : deleting it is noticed, and only its run is retrained."""
     workdir = tmp_path / "copy"
     shutil.copytree(finished_run, workdir, symlinks=True)
     (workdir / "results/runs/phonons_top/magpie_mlp/erm/seed1/model.pt").unlink()

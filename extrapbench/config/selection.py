@@ -1,4 +1,4 @@
-"""Hyper-parameter selection (SPEC §5): train every grid point on one seed, keep the lowest val MAE.
+"""Hyper-parameter selection (docs/benchmark.md): train every grid point on one seed, keep the lowest val MAE.
 
 The grid is the product of the config's `selection.grid` (applies to every method: batch size, learning rate,
 weight decay, ...) and `selection.methods.<method>` (that method's own, e.g. MEX's lambda_abs). A grid key that

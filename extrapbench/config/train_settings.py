@@ -1,4 +1,4 @@
-"""The training protocol's settings (SPEC §5), in a module of their own so that code which only needs their
+"""The training protocol's settings (docs/benchmark.md, "Training protocol"), in a module of their own so that code which only needs their
 names (config validation, hyper-parameter selection in the torch-free report env) does not import torch."""
 from __future__ import annotations
 
