@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import pandas as pd
 
-from extrapbench.records.record import RecordError
+from extrapbench.records.record import RecordError, entries_on_a_task_twice
 from extrapbench.records.scoring import BACKBONE
 from extrapbench.report.beats_table import beats_table
 from extrapbench.report.references import EDGE_REFERENCE, skill_table
@@ -58,13 +58,7 @@ def comparison_runs(records: Sequence[Tuple[str, Dict[str, Any]]]) -> Comparison
     """The per-seed metric rows of every record (checked comparable first)."""
     check_comparable(records)
     # an entry name is one row across records unless two records hold it on the same task (then each is prefixed)
-    holders: Dict[Tuple[str, str], int] = {}
-    for _, document in records:
-        for task_id, task in document["tasks"].items():
-            for entry, content in task["entries"].items():
-                if content["role"] == "model":
-                    holders[(entry, task_id)] = holders.get((entry, task_id), 0) + 1
-    names = {entry: count for (entry, _), count in holders.items() if count > 1}
+    names = entries_on_a_task_twice(records)
     rows, models, references, seen_reference, notes = [], [], [], set(), []
     for index, (source, document) in enumerate(records):
         labels: Dict[str, str] = {}
@@ -93,10 +87,10 @@ def comparison_runs(records: Sequence[Tuple[str, Dict[str, Any]]]) -> Comparison
                       notes=notes)
 
 
-def _label(entry: str, document: Dict[str, Any], index: int, names: Dict[str, int]) -> str:
+def _label(entry: str, document: Dict[str, Any], index: int, names: set) -> str:
     """An entry's row name: the entry itself, or "<record name><position>/<entry>" where two records hold the same
     entry name on one task."""
-    if names.get(entry, 0) <= 1:
+    if entry not in names:
         return entry
     return f"{document.get('name') or 'record'}{index + 1}/{entry}"
 

@@ -163,3 +163,15 @@ def _entry_problems(where: str, entry: Any, units: str) -> List[str]:
                 problems.append(f"at '{at}.metrics.seed': {metrics.get('seed')!r}, but it is filed under seed "
                                 f"{seed}")
     return problems
+
+
+def entries_on_a_task_twice(records) -> set:
+    """Model entry names that two of `records` ((source, document) pairs) hold on the same task: such an entry is
+    shown once per record (its name prefixed), any other as it is."""
+    holders: dict = {}
+    for _, document in records:
+        for task_id, task in document["tasks"].items():
+            for entry, content in task["entries"].items():
+                if content["role"] == "model":
+                    holders[(entry, task_id)] = holders.get((entry, task_id), 0) + 1
+    return {entry for (entry, _), count in holders.items() if count > 1}

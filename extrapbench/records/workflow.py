@@ -29,7 +29,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 import pandas as pd
 
 from extrapbench.naming import PARTS
-from extrapbench.records.record import RECORD_FORMAT, RecordError, read_record, write_record
+from extrapbench.records.record import (RECORD_FORMAT, RecordError, entries_on_a_task_twice, read_record,
+                                        write_record)
 from extrapbench.splits.digest import split_digest
 from extrapbench.tasks import Task
 
@@ -241,13 +242,7 @@ def external_rows(record_paths: Sequence[str | os.PathLike], split_digests: Mapp
     if on_other_split not in ON_OTHER_SPLIT:
         raise ValueError(f"on_other_split must be one of {list(ON_OTHER_SPLIT)}, got {on_other_split!r}")
     records = [(str(path), read_record(path)) for path in record_paths]
-    holders: Dict[Tuple[str, str], int] = {}
-    for _, document in records:
-        for task_id, task in document["tasks"].items():
-            for entry, content in task["entries"].items():
-                if content["role"] == "model":
-                    holders[(entry, task_id)] = holders.get((entry, task_id), 0) + 1
-    repeated = {entry for (entry, _), count in holders.items() if count > 1}
+    repeated = entries_on_a_task_twice(records)
     rows, methods, notes, shown_tasks = [], [], [], []
     for index, (source, document) in enumerate(records):
         labels, used, skipped = {}, [], []
