@@ -225,7 +225,7 @@ def test_the_same_structure_with_another_target_is_kept(tmp_path, phonons_table,
 
 
 def test_a_repeated_source_id_or_composition_row_stops_the_load(tmp_path):
-    from extrapbench.data.datasets import validate_dataset_table
+    from extrapbench.data.validation import validate_dataset_table
 
     mps = pd.read_csv(REPO / "data" / "ane" / "mps.csv").head(20).rename(columns={"m_id": "source_id",
                                                                                  "form": "composition"})
@@ -239,7 +239,7 @@ def test_a_repeated_source_id_or_composition_row_stops_the_load(tmp_path):
 
 
 def test_the_shipped_and_shared_datasets_pass_validation(phonons_table):
-    from extrapbench.data.datasets import validate_dataset_table
+    from extrapbench.data.validation import validate_dataset_table
 
     validate_dataset_table("matbench_phonons", phonons_table)
     load_dataset_table("hoip", SHIPPED_DATA_HOME, REPO / "data" / "ane")

@@ -134,7 +134,7 @@ def _table(name: str, at: str, entry: Dict[str, Any], kind: str, frame: pd.DataF
     if problems:
         return None, problems
     table = pd.DataFrame(columns, index=ids)
-    from extrapbench.data.datasets import validate_dataset_table
+    from extrapbench.data.validation import validate_dataset_table
 
     try:  # the built-in sets' remaining rule: rows repeating another row
         validate_dataset_table(name, table, targets=dataset_targets(entry))

@@ -18,7 +18,7 @@ def task_table(task: Task, dataset_table: pd.DataFrame) -> pd.DataFrame:
         raise KeyError(f"task {task.id}: dataset {task.dataset!r} has no column {task.target!r}; "
                        f"columns: {list(dataset_table.columns)}")
     from extrapbench.data.errors import DataValidationError
-    from extrapbench.data.datasets import non_finite_error
+    from extrapbench.data.validation import non_finite_error
 
     if message := non_finite_error(task.dataset, dataset_table, task.target):
         raise DataValidationError(f"task {task.id}: {message}")
