@@ -393,7 +393,11 @@ def test_report_captions_render_as_snakemake_would(config_name):
     from types import SimpleNamespace
 
     repo = Path(__file__).resolve().parents[1]
-    config = yaml.safe_load((repo / "config" / config_name).read_text())
+    from extrapbench.config.entries import with_schema_defaults
+
+    schema = yaml.safe_load((repo / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    # as the workflow hands it to the report: every default of the schema filled in
+    config = with_schema_defaults(yaml.safe_load((repo / "config" / config_name).read_text()), schema)
     snakemake = SimpleNamespace(config=config, params=SimpleNamespace(seed=0),
                                 wildcards=SimpleNamespace(task=T3, backbone="painn", method="mex"))
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
