@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from extrapbench.data.errors import DataValidationError
+from extrapbench.data.validation import non_finite_geometry, unknown_elements, validate_dataset_table
 from extrapbench.data.own_files import (FORMATS, READERS, STRUCTURE_FILE_FORMATS, dataset_format, dataset_targets,
                                         ids_text, key_problems, parse_structure)
 
@@ -134,8 +135,6 @@ def _table(name: str, at: str, entry: Dict[str, Any], kind: str, frame: pd.DataF
     if problems:
         return None, problems
     table = pd.DataFrame(columns, index=ids)
-    from extrapbench.data.validation import validate_dataset_table
-
     try:  # the built-in sets' remaining rule: rows repeating another row
         validate_dataset_table(name, table, targets=dataset_targets(entry))
     except DataValidationError as exc:
@@ -162,8 +161,6 @@ def _ids(at: str, raw) -> Tuple[pd.Index, List[str]]:
 def _structures(at: str, ids: pd.Index, values, kind: str):
     """pymatgen Structures (None where one cannot be read), and the ids that cannot be read, have non-finite
     coordinates or hold an element pymatgen does not know (it reads such a symbol as a dummy species)."""
-    from pymatgen.core.periodic_table import DummySpecies
-
     structures = np.empty(len(ids), dtype=object)
     unreadable, non_finite, unknown = {}, [], {}
     for row, (source_id, value) in enumerate(zip(ids, values)):
@@ -175,10 +172,9 @@ def _structures(at: str, ids: pd.Index, values, kind: str):
             unreadable[source_id] = f"{type(exc).__name__}: {str(exc)[:120]}"
             continue
         structures[row] = structure
-        if not (np.isfinite(structure.lattice.matrix).all() and np.isfinite(structure.frac_coords).all()):
+        if non_finite_geometry(structure):
             non_finite.append(source_id)
-        dummies = sorted({sp.symbol for sp in structure.composition if isinstance(sp, DummySpecies)})
-        if dummies:
+        if dummies := unknown_elements(structure.composition):
             unknown[source_id] = ", ".join(dummies)
     problems, n = [], len(ids)
     if unreadable:
@@ -197,7 +193,6 @@ def _compositions(at: str, ids: pd.Index, values):
     """Formulas as pymatgen writes them (None where one cannot be read), and the ids that cannot be read or hold
     an unknown element."""
     from pymatgen.core import Composition
-    from pymatgen.core.periodic_table import DummySpecies
 
     formulas, unreadable, unknown = [], {}, {}
     for source_id, value in zip(ids, values):
@@ -209,8 +204,7 @@ def _compositions(at: str, ids: pd.Index, values):
             unreadable[source_id] = f"{type(exc).__name__}: {str(exc)[:120]}"
             formulas.append(None)
             continue
-        dummies = sorted({sp.symbol for sp in composition if isinstance(sp, DummySpecies)})
-        if dummies:
+        if dummies := unknown_elements(composition):
             unknown[source_id] = ", ".join(dummies)
         formulas.append(composition.formula)
     problems = []

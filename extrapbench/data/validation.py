@@ -46,7 +46,7 @@ def structure_key(structure) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def _non_finite_geometry(structure) -> str:
+def non_finite_geometry(structure) -> str:
     """What of a structure is NaN or infinite ("lattice", "coordinates of site 3", ...), or ""."""
     import numpy as np
 
@@ -60,16 +60,18 @@ def _non_finite_geometry(structure) -> str:
     return "; ".join(parts)
 
 
-def _unknown_elements(text) -> list[str]:
-    """The symbols of a composition that are no element (pymatgen reads them as dummy species); [] for a composition
-    of known elements, and for a text pymatgen cannot read as a formula (that fails where it is read, by name)."""
+def unknown_elements(composition) -> list[str]:
+    """The symbols of a composition (a pymatgen Composition or a formula) that are no element: pymatgen reads a
+    symbol it does not know (a CIF's "Xq") as a dummy species rather than failing. [] for known elements, and for
+    a text pymatgen cannot read as a formula (that fails where it is read, by name)."""
     from pymatgen.core import Composition
     from pymatgen.core.periodic_table import DummySpecies
 
-    try:
-        composition = Composition(str(text))
-    except Exception:
-        return []
+    if not isinstance(composition, Composition):
+        try:
+            composition = Composition(str(composition))
+        except Exception:
+            return []
     return sorted({sp.symbol for sp in composition if isinstance(sp, DummySpecies)})
 
 
@@ -98,19 +100,14 @@ def validate_dataset_table(name: str, table: pd.DataFrame, targets: list[str] | 
         if column in table.columns and (message := non_finite_error(name, table, column)):
             messages.append(message)
     if "structure" in table.columns:
-        # pymatgen reads a symbol it does not know (a CIF's "Xq") as a dummy species rather than failing
-        from pymatgen.core.periodic_table import DummySpecies
-
-        unknown = {i: sorted({str(sp) for sp in s.composition if isinstance(sp, DummySpecies)})
-                   for i, s in table["structure"].items()}
-        unknown = {i: symbols for i, symbols in unknown.items() if symbols}
+        unknown = {i: symbols for i, s in table["structure"].items() if (symbols := unknown_elements(s.composition))}
         if unknown:
             symbols = sorted({s for v in unknown.values() for s in v})
             messages.append(f"dataset {name!r}: {len(unknown)} of {len(table)} rows have a structure with an "
                             f"unknown element ({', '.join(symbols[:5])}), first ids: {first_ids(unknown)}. Fix or "
                             f"remove those structures in the dataset file; nothing was written.")
         # NaN / inf in a lattice or a site would pass to the graphs as a material without neighbours
-        not_finite = {i: _non_finite_geometry(s) for i, s in table["structure"].items()}
+        not_finite = {i: non_finite_geometry(s) for i, s in table["structure"].items()}
         not_finite = {i: what for i, what in not_finite.items() if what}
         if not_finite:
             first = ", ".join(f"{i} ({what})" for i, what in list(not_finite.items())[:5])
@@ -121,7 +118,7 @@ def validate_dataset_table(name: str, table: pd.DataFrame, targets: list[str] | 
     elif "composition" in table.columns:
         # composition-only sets (MPS): pymatgen reads an unknown symbol as a dummy species too, and the Magpie
         # featurizer would fail on it later with its own message
-        unknown = {i: symbols for i, text in table["composition"].items() if (symbols := _unknown_elements(text))}
+        unknown = {i: symbols for i, text in table["composition"].items() if (symbols := unknown_elements(text))}
         if unknown:
             first = ", ".join(f"{i} ({', '.join(symbols)})" for i, symbols in list(unknown.items())[:5])
             messages.append(f"dataset {name!r}: {len(unknown)} of {len(table)} rows have a composition with an "
